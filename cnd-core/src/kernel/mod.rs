@@ -1,0 +1,289 @@
+//! Hashing kernels: one file per backend, one signature, one runtime choice.
+//!
+//! A kernel scans a range of nonces in increasing order and returns the first golden nonce
+//! it meets (so, within that range, the lowest), counting the hashes it did. Everything that
+//! does not change across nonces is computed once in [`Prepared`]. The choice of kernel is
+//! made once per run ([`Kernel::best`], or forced with `CND_KERNEL` / `--kernel`); every
+//! kernel is checked against the `sha2` reference in the tests.
+
+use std::sync::atomic::AtomicBool;
+
+use crate::hash::{self, Digest};
+use crate::problem::{BitOrder, Format, Goal, NonceRange, Problem, leading_zeros_be};
+
+mod portable;
+
+/// The SHA-256 initial state.
+pub(crate) const IV: [u32; 8] = [
+    0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
+];
+
+/// How many nonces a kernel hashes between two looks at the stop flag.
+pub(crate) const STOP_CHECK_INTERVAL: u64 = 4096;
+
+/// A hashing kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kernel {
+    /// Scalar, on `sha2`'s compression function: any CPU, any architecture.
+    Portable,
+}
+
+/// Error for a kernel name that is unknown or that this CPU cannot run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KernelError {
+    /// Not a kernel name.
+    #[error("'{name}' is not a kernel (allowed: {allowed})")]
+    Unknown {
+        /// The name given.
+        name: String,
+        /// The kernel names.
+        allowed: String,
+    },
+    /// The CPU lacks the features the kernel needs.
+    #[error("this CPU cannot run the {name} kernel (available here: {available})")]
+    Unavailable {
+        /// The kernel asked for.
+        name: &'static str,
+        /// The kernels this CPU can run.
+        available: String,
+    },
+}
+
+impl Kernel {
+    /// Every kernel, fastest first.
+    pub const ALL: &'static [Kernel] = &[Kernel::Portable];
+
+    /// The kernel's name, as `CND_KERNEL` and `--kernel` spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::Portable => "portable",
+        }
+    }
+
+    /// True when this CPU has every feature the kernel needs.
+    pub fn is_available(self) -> bool {
+        match self {
+            Kernel::Portable => true,
+        }
+    }
+
+    /// The kernels this CPU can run, fastest first.
+    pub fn available() -> Vec<Kernel> {
+        Self::ALL.iter().copied().filter(|k| k.is_available()).collect()
+    }
+
+    /// The fastest kernel this CPU can run.
+    pub fn best() -> Kernel {
+        Self::available().first().copied().unwrap_or(Kernel::Portable)
+    }
+
+    /// A kernel by name; an error if the name is unknown or the CPU lacks its features.
+    pub fn from_name(name: &str) -> Result<Kernel, KernelError> {
+        let kernel = Self::ALL.iter().copied().find(|k| k.name() == name.trim().to_ascii_lowercase()).ok_or_else(|| {
+            KernelError::Unknown {
+                name: name.to_string(),
+                allowed: Self::ALL.iter().map(|k| k.name()).collect::<Vec<_>>().join(", "),
+            }
+        })?;
+        if !kernel.is_available() {
+            return Err(KernelError::Unavailable {
+                name: kernel.name(),
+                available: Self::available().iter().map(|k| k.name()).collect::<Vec<_>>().join(", "),
+            });
+        }
+        Ok(kernel)
+    }
+
+    /// The kernel `CND_KERNEL` forces, or the best one when it is unset or empty.
+    pub fn from_env() -> Result<Kernel, KernelError> {
+        match std::env::var("CND_KERNEL") {
+            Ok(name) if !name.trim().is_empty() => Self::from_name(&name),
+            _ => Ok(Self::best()),
+        }
+    }
+
+    /// Scans `range` in increasing order; returns the first golden nonce and the hashes done.
+    /// Stops early (with `stopped`) soon after `stop` becomes true.
+    ///
+    /// # Panics
+    /// If the CPU cannot run this kernel (see [`Kernel::is_available`]).
+    pub fn scan(self, prepared: &Prepared, range: NonceRange, stop: &AtomicBool) -> Scan {
+        assert!(self.is_available(), "the {} kernel cannot run on this CPU", self.name());
+        if range.is_empty() {
+            return Scan::default();
+        }
+        match self {
+            Kernel::Portable => portable::scan(prepared, range, stop),
+        }
+    }
+}
+
+impl std::fmt::Display for Kernel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What a kernel's scan of a range gave.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Scan {
+    /// The first (lowest) golden nonce of the range, if any was met before stopping.
+    pub golden: Option<u64>,
+    /// Hashes computed (a SIMD kernel may count a few lanes past the golden nonce).
+    pub hashes: u64,
+    /// The scan ended early because the stop flag was set.
+    pub stopped: bool,
+}
+
+/// A necessary condition on the final SHA-256 state for a digest to be golden, testable on
+/// one state word: `(word(state) & mask) == 0`. Kernels test it first and confirm with the
+/// full reference test ([`Prepared::is_golden_state`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EarlyTest {
+    /// Which state word (0..8) to test.
+    pub word: usize,
+    /// Swap the word's bytes before masking (Bitcoin reads the digest reversed).
+    pub swap_bytes: bool,
+    /// Bits that must all be zero.
+    pub mask: u32,
+}
+
+impl EarlyTest {
+    /// True when the state may be golden.
+    #[inline(always)]
+    pub fn passes(&self, state: &[u32; 8]) -> bool {
+        let w = state[self.word];
+        let w = if self.swap_bytes { w.swap_bytes() } else { w };
+        w & self.mask == 0
+    }
+
+    fn for_problem(problem: &Problem) -> Self {
+        // How many of the first bits (in the problem's reading order) must be zero.
+        let zero_bits = match problem.goal() {
+            Goal::LeadingZeros(d) => d,
+            Goal::Target(t) => leading_zeros_be(&t),
+        }
+        .min(32);
+        // Bit i in reading order of the 4 bytes read first, as a bit of the big-endian word.
+        let order = match problem.goal() {
+            Goal::Target(_) => BitOrder::Msb,
+            Goal::LeadingZeros(_) => problem.bit_order(),
+        };
+        let mut mask = 0u32;
+        for i in 0..zero_bits {
+            let byte = i / 8;
+            let bit = match order {
+                BitOrder::Msb => 7 - i % 8,
+                BitOrder::Lsb => i % 8,
+            };
+            mask |= 1 << ((3 - byte) * 8 + bit);
+        }
+        match problem.format() {
+            Format::Text => EarlyTest { word: 0, swap_bytes: false, mask },
+            // Reversed digest: its first 4 bytes are digest[31], [30], [29], [28] = word 7 swapped.
+            Format::Bitcoin => EarlyTest { word: 7, swap_bytes: true, mask },
+        }
+    }
+}
+
+/// Everything about a problem that a kernel computes once per run.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    problem: Problem,
+    early: EarlyTest,
+    /// State after the whole 64-byte blocks of the constant prefix (text: of the block;
+    /// Bitcoin: of the header's first 64 bytes).
+    midstate: [u32; 8],
+    /// Bytes of the constant prefix after those blocks (text: block tail; Bitcoin: header
+    /// bytes 64..76).
+    tail: Vec<u8>,
+    /// Bytes already compressed into `midstate`.
+    compressed_len: u64,
+}
+
+impl Prepared {
+    /// Precomputes the constant part of `problem`.
+    pub fn new(problem: &Problem) -> Self {
+        let prefix: &[u8] = match problem.format() {
+            Format::Text => problem.block(),
+            Format::Bitcoin => &problem.block()[..76],
+        };
+        let whole = prefix.len() / 64 * 64;
+        let mut midstate = IV;
+        let blocks: Vec<[u8; 64]> =
+            prefix[..whole].chunks_exact(64).map(|c| c.try_into().expect("64 bytes")).collect();
+        sha2::block_api::compress256(&mut midstate, &blocks);
+        Self {
+            problem: problem.clone(),
+            early: EarlyTest::for_problem(problem),
+            midstate,
+            tail: prefix[whole..].to_vec(),
+            compressed_len: whole as u64,
+        }
+    }
+
+    /// The problem.
+    pub fn problem(&self) -> &Problem {
+        &self.problem
+    }
+
+    /// The one-word early test for this problem.
+    pub fn early_test(&self) -> EarlyTest {
+        self.early
+    }
+
+    /// State after the constant prefix's whole blocks.
+    pub fn midstate(&self) -> &[u32; 8] {
+        &self.midstate
+    }
+
+    /// The constant bytes after the midstate.
+    pub fn tail(&self) -> &[u8] {
+        &self.tail
+    }
+
+    /// Bytes compressed into the midstate (a multiple of 64).
+    pub fn compressed_len(&self) -> u64 {
+        self.compressed_len
+    }
+
+    /// The full golden test on a final state (the second hash's output words).
+    pub fn is_golden_state(&self, state: &[u32; 8]) -> bool {
+        hash::is_golden(&self.problem, &state_to_digest(state))
+    }
+}
+
+/// The digest bytes of a final SHA-256 state.
+pub fn state_to_digest(state: &[u32; 8]) -> Digest {
+    let mut d = [0u8; 32];
+    for (i, w) in state.iter().enumerate() {
+        d[4 * i..4 * i + 4].copy_from_slice(&w.to_be_bytes());
+    }
+    d
+}
+
+/// The nonces of `range` split where the decimal digit count changes (9 → 10, 99 → 100, …),
+/// so that every piece has one message length.
+pub fn digit_segments(range: NonceRange) -> impl Iterator<Item = (NonceRange, usize)> {
+    let mut start = range.start;
+    std::iter::from_fn(move || {
+        if start >= range.end {
+            return None;
+        }
+        let digits = decimal_digits(start);
+        let limit = if digits >= 20 { u64::MAX } else { 10u64.pow(digits as u32) };
+        let end = range.end.min(limit);
+        let seg = NonceRange { start, end };
+        start = end;
+        // u64::MAX itself has 20 digits and is excluded from a half-open range.
+        Some((seg, digits))
+    })
+}
+
+/// Number of decimal digits of `n` (1 for 0).
+pub fn decimal_digits(n: u64) -> usize {
+    n.checked_ilog10().map_or(1, |l| l as usize + 1)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,106 @@
+//! The portable kernel: scalar code on `sha2`'s compression function. Runs anywhere; the
+//! floor every other kernel is measured against.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use sha2::block_api::compress256;
+
+use super::{IV, Prepared, STOP_CHECK_INTERVAL, Scan, digit_segments};
+use crate::problem::{Format, NonceRange};
+
+pub(super) fn scan(prepared: &Prepared, range: NonceRange, stop: &AtomicBool) -> Scan {
+    match prepared.problem().format() {
+        Format::Text => scan_text(prepared, range, stop),
+        Format::Bitcoin => scan_bitcoin(prepared, range, stop),
+    }
+}
+
+/// The second hash of a 32-byte digest: one block, constant padding.
+#[inline(always)]
+fn second_hash(first: &[u32; 8]) -> [u32; 8] {
+    let mut block = [0u8; 64];
+    for (i, w) in first.iter().enumerate() {
+        block[4 * i..4 * i + 4].copy_from_slice(&w.to_be_bytes());
+    }
+    block[32] = 0x80;
+    block[56..].copy_from_slice(&256u64.to_be_bytes());
+    let mut state = IV;
+    compress256(&mut state, &[block]);
+    state
+}
+
+fn scan_text(prepared: &Prepared, range: NonceRange, stop: &AtomicBool) -> Scan {
+    let early = prepared.early_test();
+    let tail = prepared.tail();
+    let mut hashes = 0u64;
+    for (segment, digits) in digit_segments(range) {
+        // The padded final block(s): tail ++ digits ++ 0x80 ++ zeros ++ bit length.
+        let msg_len = tail.len() + digits;
+        let nblocks = (msg_len + 9).div_ceil(64);
+        let mut buf = [[0u8; 64]; 2];
+        let bytes = buf.as_flattened_mut();
+        bytes[..tail.len()].copy_from_slice(tail);
+        let ascii = segment.start.to_string();
+        bytes[tail.len()..msg_len].copy_from_slice(ascii.as_bytes());
+        bytes[msg_len] = 0x80;
+        let bit_len = (prepared.compressed_len() + msg_len as u64) * 8;
+        bytes[nblocks * 64 - 8..nblocks * 64].copy_from_slice(&bit_len.to_be_bytes());
+        let digits_at = tail.len();
+
+        let mut nonce = segment.start;
+        while nonce < segment.end {
+            if (nonce - segment.start) % STOP_CHECK_INTERVAL == 0 && stop.load(Ordering::Relaxed) {
+                return Scan { golden: None, hashes, stopped: true };
+            }
+            let mut state = *prepared.midstate();
+            compress256(&mut state, &buf[..nblocks]);
+            let out = second_hash(&state);
+            hashes += 1;
+            if early.passes(&out) && prepared.is_golden_state(&out) {
+                return Scan { golden: Some(nonce), hashes, stopped: false };
+            }
+            nonce += 1;
+            if nonce < segment.end {
+                increment_ascii(&mut buf.as_flattened_mut()[digits_at..digits_at + digits]);
+            }
+        }
+    }
+    Scan { golden: None, hashes, stopped: false }
+}
+
+/// Adds one to a decimal number kept as ASCII digits (no carry out of the first digit: the
+/// caller splits ranges where the digit count changes).
+#[inline(always)]
+pub(crate) fn increment_ascii(digits: &mut [u8]) {
+    for d in digits.iter_mut().rev() {
+        if *d == b'9' {
+            *d = b'0';
+        } else {
+            *d += 1;
+            return;
+        }
+    }
+}
+
+fn scan_bitcoin(prepared: &Prepared, range: NonceRange, stop: &AtomicBool) -> Scan {
+    let early = prepared.early_test();
+    let mut block = [0u8; 64];
+    block[..12].copy_from_slice(prepared.tail());
+    block[16] = 0x80;
+    block[56..].copy_from_slice(&640u64.to_be_bytes());
+    let mut hashes = 0u64;
+    for nonce in range.start..range.end {
+        if (nonce - range.start) % STOP_CHECK_INTERVAL == 0 && stop.load(Ordering::Relaxed) {
+            return Scan { golden: None, hashes, stopped: true };
+        }
+        block[12..16].copy_from_slice(&(nonce as u32).to_le_bytes());
+        let mut state = *prepared.midstate();
+        compress256(&mut state, &[block]);
+        let out = second_hash(&state);
+        hashes += 1;
+        if early.passes(&out) && prepared.is_golden_state(&out) {
+            return Scan { golden: Some(nonce), hashes, stopped: false };
+        }
+    }
+    Scan { golden: None, hashes, stopped: false }
+}

@@ -1,0 +1,40 @@
+//! The core of CND (Cloud Nonce Discovery): the problem, verification, hashing kernels,
+//! partitioning, and the traits every backend implements.
+//!
+//! A *golden nonce* is a number that, appended to a block and hashed twice with SHA-256,
+//! gives a digest with at least D leading zero bits (or, for a Bitcoin header, a digest at
+//! most the header's target). This crate knows nothing of threads pools, processes,
+//! Kubernetes or SQS; it defines:
+//!
+//! - [`Problem`]: format, block, goal, bit order and [`NonceRange`], built by validating
+//!   constructors whose errors name the field and the allowed values;
+//! - the reference path ([`hash`], [`verify`]) on the `sha2` crate, which re-checks every
+//!   nonce any backend reports;
+//! - the [`Kernel`]s, chosen once per run at run time, each checked against the reference;
+//! - [`split`] and [`ChunkQueue`]: worker partitions and thread chunks;
+//! - [`Dispatcher`] and [`ResultChannel`], and [`coordinate`], which drives any dispatcher to
+//!   a verified result and always cleans up.
+#![deny(missing_docs)]
+
+mod dispatch;
+pub mod hash;
+mod kernel;
+mod partition;
+mod problem;
+mod report;
+#[cfg(test)]
+mod test_vectors;
+mod verify;
+
+pub use dispatch::{
+    DispatchError, Dispatcher, Mode, Outcome, Progress, Result, ResultChannel, RunResult, RunSpec, StopReason, coordinate,
+    new_run_id,
+};
+pub use kernel::{EarlyTest, Kernel, KernelError, Prepared, Scan, decimal_digits, digit_segments, state_to_digest};
+pub use partition::{ChunkQueue, split};
+pub use problem::{
+    BITCOIN_HEADER_LEN, BitOrder, DEFAULT_BLOCK, Format, Goal, MAX_DIFFICULTY, NonceRange, Problem, ProblemError,
+    decode_nbits,
+};
+pub use report::{Found, ReportOutcome, WorkerReport};
+pub use verify::{Verdict, verify};
