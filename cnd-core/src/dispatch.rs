@@ -69,6 +69,10 @@ pub fn new_run_id() -> String {
     format!("{:010x}", h.finish() & 0xff_ffff_ffff)
 }
 
+/// Reads a dispatcher's live progress from another task (e.g. a progress bar) while the
+/// coordinator holds the dispatcher.
+pub type ProgressProbe = std::sync::Arc<dyn Fn() -> Progress + Send + Sync>;
+
 /// Progress of a run, as a dispatcher sees it (cheap to read, for a progress display).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Progress {
@@ -136,9 +140,10 @@ pub trait Dispatcher: Send {
         Ok(())
     }
 
-    /// Live progress, for display.
-    fn progress(&self) -> Progress {
-        Progress::default()
+    /// A probe of live progress, for display; callable from any thread while the run goes
+    /// on. The default knows nothing.
+    fn progress_probe(&self) -> ProgressProbe {
+        std::sync::Arc::new(Progress::default)
     }
 
     /// Stops every worker and removes everything the run created (threads, processes,
@@ -220,14 +225,19 @@ where
     let shutdown = dispatcher.shutdown().await;
     let mut result = result?;
     shutdown?;
-    if let Some(h) = dispatcher.progress().hashes {
+    if let Some(h) = (dispatcher.progress_probe())().hashes {
         result.hashes = result.hashes.max(h);
     }
     result.elapsed = started.elapsed();
     Ok(result)
 }
 
-async fn drive<D, S>(dispatcher: &mut D, spec: &RunSpec, stop: &mut std::pin::Pin<&mut futures::future::Fuse<S>>, started: Instant) -> Result<RunResult>
+async fn drive<D, S>(
+    dispatcher: &mut D,
+    spec: &RunSpec,
+    stop: &mut std::pin::Pin<&mut futures::future::Fuse<S>>,
+    started: Instant,
+) -> Result<RunResult>
 where
     D: Dispatcher + ?Sized,
     S: Future<Output = StopReason> + Send,
@@ -285,10 +295,8 @@ where
                     break;
                 }
                 // Lowest: workers above this one cannot do better.
-                let above: Vec<u32> = (index + 1..units.len())
-                    .filter(|i| units[*i] == Unit::Pending)
-                    .map(|i| i as u32)
-                    .collect();
+                let above: Vec<u32> =
+                    (index + 1..units.len()).filter(|i| units[*i] == Unit::Pending).map(|i| i as u32).collect();
                 if !above.is_empty() {
                     dispatcher.stop_workers(&above).await?;
                 }

@@ -27,8 +27,8 @@ mod test_vectors;
 mod verify;
 
 pub use dispatch::{
-    DispatchError, Dispatcher, Mode, Outcome, Progress, Result, ResultChannel, RunResult, RunSpec, StopReason, coordinate,
-    new_run_id,
+    DispatchError, Dispatcher, Mode, Outcome, Progress, ProgressProbe, Result, ResultChannel, RunResult, RunSpec,
+    StopReason, coordinate, new_run_id,
 };
 pub use kernel::{EarlyTest, Kernel, KernelError, Prepared, Scan, decimal_digits, digit_segments, state_to_digest};
 pub use partition::{ChunkQueue, split};

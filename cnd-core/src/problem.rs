@@ -232,10 +232,7 @@ impl Problem {
     /// must lie within `[0, 2^32)`.
     pub fn with_range(mut self, range: NonceRange) -> Result<Self> {
         if range.is_empty() {
-            return Err(ProblemError::new(
-                "start",
-                format!("the range {range} is empty (allowed: start < end)"),
-            ));
+            return Err(ProblemError::new("start", format!("the range {range} is empty (allowed: start < end)")));
         }
         if self.format == Format::Bitcoin && range.end > 1 << 32 {
             return Err(ProblemError::new(

@@ -57,10 +57,8 @@ mod tests {
 
     #[test]
     fn out_of_range_is_not_valid() {
-        let p = Problem::text("COMSM0010cloud", 16)
-            .unwrap()
-            .with_range(crate::NonceRange::new(0, 100).unwrap())
-            .unwrap();
+        let p =
+            Problem::text("COMSM0010cloud", 16).unwrap().with_range(crate::NonceRange::new(0, 100).unwrap()).unwrap();
         let v = verify(&p, LOWEST_MSB_16);
         assert!(v.golden);
         assert!(!v.in_range);

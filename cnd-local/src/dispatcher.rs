@@ -6,7 +6,8 @@ use std::thread::JoinHandle;
 
 use async_trait::async_trait;
 use cnd_core::{
-    DispatchError, Dispatcher, Kernel, NonceRange, Prepared, Progress, ReportOutcome, RunSpec, WorkerReport,
+    DispatchError, Dispatcher, Kernel, NonceRange, Prepared, Progress, ProgressProbe, ReportOutcome, RunSpec,
+    WorkerReport,
 };
 use futures::StreamExt as _;
 use futures::channel::mpsc;
@@ -115,8 +116,9 @@ impl Dispatcher for LocalDispatcher {
         }
     }
 
-    fn progress(&self) -> Progress {
-        Progress { hashes: Some(self.hashes()), detail: None }
+    fn progress_probe(&self) -> ProgressProbe {
+        let hashes = self.hashes.clone();
+        Arc::new(move || Progress { hashes: Some(hashes.load(Ordering::Relaxed)), detail: None })
     }
 
     async fn shutdown(&mut self) -> cnd_core::Result<()> {

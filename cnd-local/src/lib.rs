@@ -77,9 +77,11 @@ mod tests {
             }
             o => panic!("{o:?}"),
         }
-        let hard = Problem::text("COMSM0010cloud", 256).unwrap().with_range(NonceRange::new(0, 1 << 40).unwrap()).unwrap();
+        let hard =
+            Problem::text("COMSM0010cloud", 256).unwrap().with_range(NonceRange::new(0, 1 << 40).unwrap()).unwrap();
         let t = std::time::Instant::now();
-        let r = search(&hard, &SearchOptions { timeout: Some(Duration::from_millis(200)), ..Default::default() }).unwrap();
+        let r =
+            search(&hard, &SearchOptions { timeout: Some(Duration::from_millis(200)), ..Default::default() }).unwrap();
         assert_eq!(r.outcome, Outcome::Stopped(StopReason::TimedOut));
         assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
     }

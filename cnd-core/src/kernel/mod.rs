@@ -14,9 +14,8 @@ use crate::problem::{BitOrder, Format, Goal, NonceRange, Problem, leading_zeros_
 mod portable;
 
 /// The SHA-256 initial state.
-pub(crate) const IV: [u32; 8] = [
-    0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
-];
+pub(crate) const IV: [u32; 8] =
+    [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
 
 /// How many nonces a kernel hashes between two looks at the stop flag.
 pub(crate) const STOP_CHECK_INTERVAL: u64 = 4096;
@@ -79,12 +78,13 @@ impl Kernel {
 
     /// A kernel by name; an error if the name is unknown or the CPU lacks its features.
     pub fn from_name(name: &str) -> Result<Kernel, KernelError> {
-        let kernel = Self::ALL.iter().copied().find(|k| k.name() == name.trim().to_ascii_lowercase()).ok_or_else(|| {
-            KernelError::Unknown {
-                name: name.to_string(),
-                allowed: Self::ALL.iter().map(|k| k.name()).collect::<Vec<_>>().join(", "),
-            }
-        })?;
+        let kernel =
+            Self::ALL.iter().copied().find(|k| k.name() == name.trim().to_ascii_lowercase()).ok_or_else(|| {
+                KernelError::Unknown {
+                    name: name.to_string(),
+                    allowed: Self::ALL.iter().map(|k| k.name()).collect::<Vec<_>>().join(", "),
+                }
+            })?;
         if !kernel.is_available() {
             return Err(KernelError::Unavailable {
                 name: kernel.name(),
@@ -210,8 +210,7 @@ impl Prepared {
         };
         let whole = prefix.len() / 64 * 64;
         let mut midstate = IV;
-        let blocks: Vec<[u8; 64]> =
-            prefix[..whole].chunks_exact(64).map(|c| c.try_into().expect("64 bytes")).collect();
+        let blocks: Vec<[u8; 64]> = prefix[..whole].chunks_exact(64).map(|c| c.try_into().expect("64 bytes")).collect();
         sha2::block_api::compress256(&mut midstate, &blocks);
         Self {
             problem: problem.clone(),

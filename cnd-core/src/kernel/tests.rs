@@ -32,10 +32,7 @@ fn bit_order() -> impl Strategy<Value = BitOrder> {
 
 /// Starts near powers of ten (digit-count changes) as often as anywhere else.
 fn start() -> impl Strategy<Value = u64> {
-    prop_oneof![
-        0u64..u64::MAX - 5000,
-        (1u32..20, 0u64..3000).prop_map(|(p, back)| 10u64.pow(p).saturating_sub(back)),
-    ]
+    prop_oneof![0u64..u64::MAX - 5000, (1u32..20, 0u64..3000).prop_map(|(p, back)| 10u64.pow(p).saturating_sub(back)),]
 }
 
 proptest! {
