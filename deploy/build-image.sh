@@ -116,11 +116,11 @@ log "$tool build -t $tag (storage: $store, vfs)"
 case $tool in
 podman)
 	podman "${sopts[@]}" build --quiet --pull=never --network none --build-arg "CND_VERSION=${version:-dev}+$rev" \
-		-f "$here/Dockerfile" -t "$tag" "$ctx" >/dev/null || die "podman build failed"
+		-f "$here/Dockerfile" -t "$tag" "$ctx" >"$ctx/build.log" 2>&1 || { cat "$ctx/build.log" >&2; die "podman build failed"; }
 	;;
 buildah)
 	buildah "${sopts[@]}" bud --quiet --pull-never --build-arg "CND_VERSION=${version:-dev}+$rev" \
-		-f "$here/Dockerfile" -t "$tag" "$ctx" >/dev/null || die "buildah bud failed"
+		-f "$here/Dockerfile" -t "$tag" "$ctx" >"$ctx/build.log" 2>&1 || { cat "$ctx/build.log" >&2; die "buildah bud failed"; }
 	;;
 *) die "--tool must be podman or buildah (got $tool)" ;;
 esac
@@ -129,17 +129,24 @@ esac
 mkdir -p "$(dirname "$out")"
 rm -f "$out.tmp"
 case $tool in
-podman) podman "${sopts[@]}" save --format oci-archive -o "$out.tmp" "$tag" >/dev/null || die "podman save failed" ;;
-buildah) buildah "${sopts[@]}" push --quiet "$tag" "oci-archive:$out.tmp:$tag" >/dev/null || die "buildah push to an oci-archive failed" ;;
+podman) podman "${sopts[@]}" save --quiet --format oci-archive -o "$out.tmp" "$tag" >"$ctx/save.log" 2>&1 || { cat "$ctx/save.log" >&2; die "podman save failed"; } ;;
+buildah) buildah "${sopts[@]}" push --quiet "$tag" "oci-archive:$out.tmp:$tag" >"$ctx/save.log" 2>&1 || { cat "$ctx/save.log" >&2; die "buildah push to an oci-archive failed"; } ;;
 esac
 mv "$out.tmp" "$out"
-tar -tf "$out" | grep -qx 'index.json' || die "$out has no index.json: not an OCI archive"
-log "wrote $out ($(du -h "$out" | cut -f1), $tag, $(tar -xOf "$out" index.json | grep -o '"org.opencontainers.image.ref.name":"[^"]*"' | head -1))"
+members=$(tar -tf "$out") || die "$out is not a tar archive"
+grep -qx 'index.json' <<<"$members" || die "$out has no index.json: not an OCI archive"
+refname=$(tar -xOf "$out" index.json | grep -o '"org.opencontainers.image.ref.name":"[^"]*"' || true)
+log "wrote $out ($(du -h "$out" | cut -f1), $tag; index: ${refname:-no ref.name})"
 
 # --- 5. optionally run it ----------------------------------------------------------
 if ((run_check)); then
 	log "podman run --rm --runtime runc --network none $tag --help"
+	# --ulimit: podman asks runc to raise RLIMIT_NOFILE/NPROC to its defaults,
+	# which fails ("error setting rlimit type 7: operation not permitted")
+	# where root lacks CAP_SYS_RESOURCE (sandboxes, some CI runners); lower
+	# limits can always be set.
 	podman "${sopts[@]}" --runtime runc --cgroup-manager cgroupfs run --rm --network none \
+		--ulimit nofile=1024:1024 --ulimit nproc=1024:1024 \
 		--security-opt label=disable "$tag" --help >"$store/tmp/run-check.out" 2>&1 || {
 		cat "$store/tmp/run-check.out" >&2
 		die "running the image failed"
