@@ -187,7 +187,7 @@ pub struct SearchArgs {
     pub mode: ModeArg,
 
     /// Give up after this long (e.g. 30s, 5m, 1h30m); exit 4.
-    #[arg(long, env = "CND_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, env = "CND_TIMEOUT", value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
     pub timeout: Option<Duration>,
 
     /// Force a hashing kernel (avx512, sha-ni, avx2, portable) [default: the fastest here].
