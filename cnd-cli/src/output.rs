@@ -173,6 +173,18 @@ fn seconds(s: f64) -> String {
     if s < 10.0 { format!("{s:.3} s") } else { format!("{s:.1} s") }
 }
 
+/// A probability as a percentage with two significant digits for small values.
+pub fn percent(p: f64) -> String {
+    let pct = 100.0 * p;
+    if pct >= 10.0 || pct == 0.0 {
+        format!("{pct:.1}%")
+    } else if pct >= 0.01 {
+        format!("{pct:.2}%")
+    } else {
+        format!("{pct:.1e}%")
+    }
+}
+
 /// P(at least one golden nonce in `hashes` tries) = 1 − (1 − p)^hashes, without underflow.
 pub fn probability_found(problem: &Problem, hashes: u64) -> f64 {
     let p = problem.probability();
@@ -225,9 +237,9 @@ impl ProgressDisplay {
                 let mut msg = String::new();
                 if p.hashes.is_some() {
                     msg = format!(
-                        "{}  P(found) {:.1}%",
+                        "{}  P(found by now) {}",
                         rate(hashes as f64 / secs),
-                        100.0 * probability_found(&problem, hashes)
+                        percent(probability_found(&problem, hashes))
                     );
                 }
                 if let Some(d) = p.detail {
