@@ -11,6 +11,8 @@
 #   --measure     also measure the k8s overhead (median of 5 runs of
 #                 --workers 2 -d 22: elapsed_s - winning worker_elapsed_s)
 #   --no-build    use the existing static binary and image archive
+#   --src-rev REV build the binary and image from `git archive REV` (a clean
+#                 snapshot in $CND_E2E_WORK/src) instead of the working tree
 #
 # Steps: cluster build (cached in /var/tmp/cnd-k8s), static cnd + OCI image
 # (deploy/build-image.sh, cargo target /var/tmp/cnd-target-static), up.sh,
@@ -36,14 +38,15 @@ export PATH=/var/tmp/cnd-k8s/bin:$PATH
 LABEL=app.kubernetes.io/name=cnd
 ALL_SCENARIOS=(1 2 3 4 5 6 7 8 9 10)
 
-only="" keep_up=0 measure=0 build=1
+only="" keep_up=0 measure=0 build=1 src_rev=""
 while (($#)); do
 	case $1 in
 	--only) only=${2:?}; shift 2 ;;
 	--keep-up) keep_up=1; shift ;;
 	--measure) measure=1; shift ;;
 	--no-build) build=0; shift ;;
-	-h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--src-rev) src_rev=${2:?}; shift 2 ;;
+	-h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
 	*) echo "k8s-e2e.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -243,8 +246,15 @@ say "cluster build done in ${T_BUILD}s"
 
 ti=$(now)
 if ((build)); then
+	SRC=$REPO
+	if [[ -n $src_rev ]]; then
+		SRC=$WORK/src
+		rm -rf "$SRC" && mkdir -p "$SRC"
+		git -C "$REPO" archive "$src_rev" | tar -x -C "$SRC" || setup_fail "git archive $src_rev" /dev/null
+		say "building from git archive $src_rev ($(git -C "$REPO" rev-parse --short "$src_rev")) in $SRC"
+	fi
 	say "static cnd + image: deploy/build-image.sh --tag $IMAGE $ARCHIVE"
-	"$REPO/deploy/build-image.sh" --tag "$IMAGE" "$ARCHIVE" >"$WORK/setup-image.log" 2>&1 ||
+	"$SRC/deploy/build-image.sh" --tag "$IMAGE" "$ARCHIVE" >"$WORK/setup-image.log" 2>&1 ||
 		setup_fail "deploy/build-image.sh" "$WORK/setup-image.log"
 fi
 [[ -x $CND && -f $ARCHIVE ]] || setup_fail "static binary $CND or archive $ARCHIVE missing" "$WORK/setup-image.log"
