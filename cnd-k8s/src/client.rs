@@ -1,0 +1,26 @@
+//! A client the kube-rs way: `KUBECONFIG`, `~/.kube/config` or in-cluster, with an optional
+//! context.
+
+use kube::Client;
+use kube::config::{Config, KubeConfigOptions};
+
+use crate::error::{Error, Result};
+
+/// Which cluster and context to talk to.
+#[derive(Debug, Clone, Default)]
+pub struct ClientOptions {
+    /// A kubeconfig context other than the current one.
+    pub context: Option<String>,
+}
+
+/// A client and its default namespace (the context's, or `default`).
+pub async fn connect(options: &ClientOptions) -> Result<Client> {
+    let config = match &options.context {
+        None => Config::infer().await.map_err(|e| Error::Config(Box::new(e)))?,
+        Some(context) => {
+            let kc = KubeConfigOptions { context: Some(context.clone()), ..Default::default() };
+            Config::from_kubeconfig(&kc).await.map_err(|e| Error::Config(Box::new(e)))?
+        }
+    };
+    Client::try_from(config).map_err(|e| Error::Config(Box::new(e)))
+}
