@@ -20,6 +20,7 @@ mod dispatch;
 pub mod hash;
 mod kernel;
 mod partition;
+mod planner;
 mod problem;
 mod report;
 #[cfg(test)]
@@ -32,6 +33,7 @@ pub use dispatch::{
 };
 pub use kernel::{EarlyTest, Kernel, KernelError, Prepared, Scan, decimal_digits, digit_segments, state_to_digest};
 pub use partition::{ChunkQueue, split};
+pub use planner::{HumanSeconds, Plan, PlanError, SearchModel, percent};
 pub use problem::{
     BITCOIN_HEADER_LEN, BitOrder, DEFAULT_BLOCK, Format, Goal, MAX_DIFFICULTY, NonceRange, Problem, ProblemError,
     decode_nbits,
