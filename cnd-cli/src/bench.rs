@@ -28,6 +28,28 @@ pub struct BenchArgs {
     /// Time to solution over 1..N workers (see --workers, --runs, -d, --plot).
     #[arg(long)]
     pub scaling: bool,
+
+    /// Scaling: the worker counts, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,2", value_name = "N,N,...",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub workers: Vec<u32>,
+
+    /// Scaling: searches per worker count, each on a distinct random block.
+    #[arg(long, default_value_t = 10, value_name = "K", value_parser = clap::value_parser!(u32).range(1..))]
+    pub runs: u32,
+
+    /// Scaling: leading zero bits of each search.
+    #[arg(short = 'd', long = "difficulty", default_value_t = 20, value_name = "D",
+          value_parser = clap::value_parser!(u32).range(0..=256))]
+    pub difficulty: u32,
+
+    /// Scaling: draw time to solution against workers into this SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<std::path::PathBuf>,
+
+    /// Scaling: where the searches run (process and k8s read their settings from CND_*).
+    #[arg(long, env = "CND_BACKEND", value_enum, default_value = "local")]
+    pub backend: crate::args::Backend,
 }
 
 /// Runs `cnd bench`.
