@@ -11,7 +11,17 @@ use std::sync::atomic::AtomicBool;
 use crate::hash::{self, Digest};
 use crate::problem::{BitOrder, Format, Goal, NonceRange, Problem, leading_zeros_be};
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 mod portable;
+#[cfg(target_arch = "x86_64")]
+mod runs;
+#[cfg(target_arch = "x86_64")]
+mod sha_ni;
+#[cfg(target_arch = "x86_64")]
+mod simd;
 
 /// The SHA-256 initial state.
 pub(crate) const IV: [u32; 8] =
@@ -23,6 +33,12 @@ pub(crate) const STOP_CHECK_INTERVAL: u64 = 4096;
 /// A hashing kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kernel {
+    /// x86_64 with AVX-512 (`avx512f` + `avx512vl`): 16 nonces per instruction.
+    Avx512,
+    /// x86_64 with the SHA extensions: several messages interleaved through `sha256rnds2`.
+    ShaNi,
+    /// x86_64 with AVX2: 8 nonces per instruction.
+    Avx2,
     /// Scalar, on `sha2`'s compression function: any CPU, any architecture.
     Portable,
 }
@@ -50,11 +66,14 @@ pub enum KernelError {
 
 impl Kernel {
     /// Every kernel, fastest first.
-    pub const ALL: &'static [Kernel] = &[Kernel::Portable];
+    pub const ALL: &'static [Kernel] = &[Kernel::Avx512, Kernel::ShaNi, Kernel::Avx2, Kernel::Portable];
 
     /// The kernel's name, as `CND_KERNEL` and `--kernel` spell it.
     pub fn name(self) -> &'static str {
         match self {
+            Kernel::Avx512 => "avx512",
+            Kernel::ShaNi => "sha-ni",
+            Kernel::Avx2 => "avx2",
             Kernel::Portable => "portable",
         }
     }
@@ -62,6 +81,14 @@ impl Kernel {
     /// True when this CPU has every feature the kernel needs.
     pub fn is_available(self) -> bool {
         match self {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => avx512::is_available(),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::ShaNi => sha_ni::is_available(),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => avx2::is_available(),
+            #[cfg(not(target_arch = "x86_64"))]
+            Kernel::Avx512 | Kernel::ShaNi | Kernel::Avx2 => false,
             Kernel::Portable => true,
         }
     }
@@ -113,7 +140,40 @@ impl Kernel {
             return Scan::default();
         }
         match self {
+            // SAFETY (the three x86 kernels): `is_available` checked above that the CPU has
+            // every feature the kernel's `#[target_feature]` functions are compiled with.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => unsafe { avx512::scan(prepared, range, stop) },
+            #[cfg(target_arch = "x86_64")]
+            Kernel::ShaNi => unsafe { sha_ni::scan(prepared, range, stop) },
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => unsafe { avx2::scan(prepared, range, stop) },
+            #[cfg(not(target_arch = "x86_64"))]
+            Kernel::Avx512 | Kernel::ShaNi | Kernel::Avx2 => unreachable!("not available on this architecture"),
             Kernel::Portable => portable::scan(prepared, range, stop),
+        }
+    }
+
+    /// For every nonce of `range`, the final-state word the kernel computes for the early
+    /// test (word 0 for text, word 7 for Bitcoin), to compare with the reference digest.
+    #[cfg(test)]
+    pub(crate) fn output_words(self, prepared: &Prepared, range: NonceRange) -> Vec<u32> {
+        assert!(self.is_available());
+        let word = prepared.early_test().word;
+        match self {
+            // SAFETY: as in `scan`.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => unsafe { avx512::words(prepared, range) },
+            #[cfg(target_arch = "x86_64")]
+            Kernel::ShaNi => unsafe { sha_ni::words(prepared, range) },
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => unsafe { avx2::words(prepared, range) },
+            _ => (range.start..range.end)
+                .map(|n| {
+                    let d = hash::digest(prepared.problem(), n);
+                    u32::from_be_bytes(d[4 * word..4 * word + 4].try_into().expect("4 bytes"))
+                })
+                .collect(),
         }
     }
 }

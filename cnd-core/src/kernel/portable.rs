@@ -49,7 +49,7 @@ fn scan_text(prepared: &Prepared, range: NonceRange, stop: &AtomicBool) -> Scan 
 
         let mut nonce = segment.start;
         while nonce < segment.end {
-            if (nonce - segment.start) % STOP_CHECK_INTERVAL == 0 && stop.load(Ordering::Relaxed) {
+            if (nonce - segment.start).is_multiple_of(STOP_CHECK_INTERVAL) && stop.load(Ordering::Relaxed) {
                 return Scan { golden: None, hashes, stopped: true };
             }
             let mut state = *prepared.midstate();
@@ -90,7 +90,7 @@ fn scan_bitcoin(prepared: &Prepared, range: NonceRange, stop: &AtomicBool) -> Sc
     block[56..].copy_from_slice(&640u64.to_be_bytes());
     let mut hashes = 0u64;
     for nonce in range.start..range.end {
-        if (nonce - range.start) % STOP_CHECK_INTERVAL == 0 && stop.load(Ordering::Relaxed) {
+        if (nonce - range.start).is_multiple_of(STOP_CHECK_INTERVAL) && stop.load(Ordering::Relaxed) {
             return Scan { golden: None, hashes, stopped: true };
         }
         block[12..16].copy_from_slice(&(nonce as u32).to_le_bytes());

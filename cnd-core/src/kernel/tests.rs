@@ -6,6 +6,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::hash::tests::*;
+use crate::problem::DEFAULT_BLOCK;
 use crate::verify::verify;
 
 /// The lowest golden nonce of `range`, by the reference path, one nonce at a time.
@@ -13,10 +14,57 @@ fn reference_lowest(problem: &Problem, range: NonceRange) -> Option<u64> {
     (range.start..range.end).find(|n| hash::is_golden(problem, &hash::digest(problem, *n)))
 }
 
+/// The kernels to test: the one `CND_KERNEL` names (CI runs the suite once per kernel), or
+/// every kernel this CPU runs.
+fn under_test() -> Vec<Kernel> {
+    match std::env::var("CND_KERNEL") {
+        Ok(name) if !name.trim().is_empty() => {
+            vec![Kernel::from_name(&name).unwrap_or_else(|e| panic!("CND_KERNEL: {e}"))]
+        }
+        _ => Kernel::available(),
+    }
+}
+
+/// The output word (0 for text, 7 for Bitcoin) of every nonce of `range`, by the reference.
+fn reference_words(problem: &Problem, range: NonceRange) -> Vec<u32> {
+    let word = match problem.format() {
+        Format::Text => 0,
+        Format::Bitcoin => 7,
+    };
+    (range.start..range.end)
+        .map(|n| {
+            let d = hash::digest(problem, n);
+            u32::from_be_bytes(d[4 * word..4 * word + 4].try_into().unwrap())
+        })
+        .collect()
+}
+
+/// Every kernel computes, for every nonce, the same output word as the reference.
+fn words_agree(problem: &Problem, range: NonceRange) -> Result<(), TestCaseError> {
+    let want = reference_words(problem, range);
+    let prepared = Prepared::new(problem);
+    for kernel in under_test() {
+        let got = kernel.output_words(&prepared, range);
+        prop_assert_eq!(got.len(), want.len(), "kernel {} on {:?} over {}", kernel, problem, range);
+        if let Some(i) = (0..want.len()).find(|&i| got[i] != want[i]) {
+            prop_assert!(
+                false,
+                "kernel {} on {:?}: nonce {} gives {:08x}, reference {:08x}",
+                kernel,
+                problem,
+                range.start + i as u64,
+                got[i],
+                want[i]
+            );
+        }
+    }
+    Ok(())
+}
+
 fn all_agree(problem: &Problem, range: NonceRange) -> Result<(), TestCaseError> {
     let want = reference_lowest(problem, range);
     let prepared = Prepared::new(problem);
-    for kernel in Kernel::available() {
+    for kernel in under_test() {
         let scan = kernel.scan(&prepared, range, &AtomicBool::new(false));
         prop_assert_eq!(scan.golden, want, "kernel {} on {:?} over {}", kernel, problem, range);
         if want.is_none() {
@@ -63,6 +111,92 @@ proptest! {
         let range = NonceRange::new(start, start + len).unwrap();
         all_agree(&problem, range)?;
     }
+
+    #[test]
+    fn text_kernels_compute_reference_digests(
+        block in proptest::collection::vec(any::<u8>(), 0..200),
+        start in start(),
+        len in 1u64..400,
+    ) {
+        let problem = Problem::text(block, 0).unwrap();
+        let range = NonceRange::new(start, start.saturating_add(len)).unwrap();
+        words_agree(&problem, range)?;
+    }
+
+    #[test]
+    fn bitcoin_kernels_compute_reference_digests(
+        header in proptest::collection::vec(any::<u8>(), 80),
+        start in prop_oneof![0u64..(1u64 << 32) - 400, Just((1u64 << 32) - 400)],
+        len in 1u64..400,
+    ) {
+        let problem = Problem::bitcoin(&header, Some(0)).unwrap();
+        let range = NonceRange::new(start, start + len).unwrap();
+        words_agree(&problem, range)?;
+    }
+}
+
+/// Block lengths that put the last digits at every word position and block layout: one
+/// block, two blocks with the window in the first, straddling the blocks, or in the second.
+const TAIL_LENGTHS: [usize; 16] = [0, 1, 2, 3, 4, 13, 14, 30, 44, 47, 52, 55, 60, 63, 64, 127];
+
+#[test]
+fn every_kernel_crosses_every_power_of_ten() {
+    for tail_len in TAIL_LENGTHS {
+        let block: Vec<u8> = (0..tail_len).map(|i| (i * 37 + 11) as u8).collect();
+        let problem = Problem::text(block, 0).unwrap();
+        for p in 1..=19u32 {
+            let ten = 10u64.pow(p);
+            let range = NonceRange::new(ten.saturating_sub(37), ten + 37).unwrap();
+            words_agree(&problem, range).unwrap();
+        }
+        words_agree(&problem, NonceRange::new(0, 150).unwrap()).unwrap();
+        words_agree(&problem, NonceRange::new(u64::MAX - 70, u64::MAX).unwrap()).unwrap();
+    }
+}
+
+#[test]
+fn every_kernel_handles_run_and_batch_edges() {
+    // A run ends where the window's digits wrap (multiples of 10^5 .. 10^8); a batch at
+    // every lane count; chunk edges of the local engine (2^18).
+    let problem = Problem::text(DEFAULT_BLOCK, 0).unwrap();
+    for start in [99_990u64, 999_999_990, 1_234_499_995, 4_294_967_280, (1 << 18) - 9, 3 << 18] {
+        for len in [1u64, 2, 7, 8, 9, 15, 16, 17, 31, 33] {
+            words_agree(&problem, NonceRange::new(start, start + len).unwrap()).unwrap();
+        }
+        words_agree(&problem, NonceRange::new(start, start + 300).unwrap()).unwrap();
+    }
+    let header = GENESIS_HEADER_BYTES();
+    let problem = Problem::bitcoin(&header, Some(0)).unwrap();
+    for start in [0u64, (1 << 18) - 5, (1 << 32) - 33] {
+        for len in [1u64, 7, 8, 9, 16, 17, 33] {
+            words_agree(&problem, NonceRange::new(start, start + len).unwrap()).unwrap();
+        }
+    }
+}
+
+#[test]
+fn every_kernel_finds_the_same_lowest_as_portable() {
+    let mut problems = vec![];
+    for tail_len in TAIL_LENGTHS {
+        let block: Vec<u8> = (0..tail_len).map(|i| b'a' + (i % 26) as u8).collect();
+        for order in [BitOrder::Msb, BitOrder::Lsb] {
+            problems.push((Problem::text(block.clone(), 11).unwrap().with_bit_order(order), 99_000u64));
+        }
+    }
+    for order in [BitOrder::Msb, BitOrder::Lsb] {
+        problems.push((Problem::bitcoin(&GENESIS_HEADER_BYTES(), Some(12)).unwrap().with_bit_order(order), 0));
+    }
+    for (problem, start) in problems {
+        let prepared = Prepared::new(&problem);
+        let range = NonceRange::new(start, start + 200_000).unwrap();
+        let want = Kernel::Portable.scan(&prepared, range, &AtomicBool::new(false));
+        assert!(want.golden.is_some(), "{problem:?}");
+        for kernel in under_test() {
+            let got = kernel.scan(&prepared, range, &AtomicBool::new(false));
+            assert_eq!(got.golden, want.golden, "kernel {kernel} on {problem:?}");
+            assert!(got.hashes >= want.hashes && got.hashes < want.hashes + 16, "kernel {kernel} hashes");
+        }
+    }
 }
 
 #[test]
@@ -75,7 +209,7 @@ fn every_kernel_finds_the_known_lowest_nonces() {
     ] {
         let problem = Problem::text("COMSM0010cloud", d).unwrap().with_bit_order(order);
         let prepared = Prepared::new(&problem);
-        for kernel in Kernel::available() {
+        for kernel in under_test() {
             let scan = kernel.scan(&prepared, NonceRange::new(0, 1 << 32).unwrap(), &AtomicBool::new(false));
             assert_eq!(scan.golden, Some(want), "kernel {kernel}, {order:?} D={d}");
             assert!(verify(&problem, want).is_valid());
@@ -88,7 +222,7 @@ fn every_kernel_finds_the_genesis_nonce() {
     let problem = Problem::bitcoin(&GENESIS_HEADER_BYTES(), None).unwrap();
     let prepared = Prepared::new(&problem);
     let range = NonceRange::new(2083236893 - 5000, 2083236893 + 5000).unwrap();
-    for kernel in Kernel::available() {
+    for kernel in under_test() {
         let scan = kernel.scan(&prepared, range, &AtomicBool::new(false));
         assert_eq!(scan.golden, Some(2083236893), "kernel {kernel}");
     }
@@ -98,7 +232,7 @@ fn every_kernel_finds_the_genesis_nonce() {
 fn every_kernel_stops_when_asked() {
     let problem = Problem::text("COMSM0010cloud", 256).unwrap();
     let prepared = Prepared::new(&problem);
-    for kernel in Kernel::available() {
+    for kernel in under_test() {
         let scan = kernel.scan(&prepared, NonceRange::new(0, 1 << 40).unwrap(), &AtomicBool::new(true));
         assert!(scan.stopped, "kernel {kernel}");
         assert!(scan.hashes < 1 << 20, "kernel {kernel} went on for {} hashes", scan.hashes);
@@ -126,4 +260,24 @@ fn unknown_or_unavailable_kernel_names_the_choices() {
     let e = Kernel::from_name("sse9").unwrap_err();
     assert!(e.to_string().contains("portable"), "{e}");
     assert_eq!(Kernel::from_name("portable").unwrap(), Kernel::Portable);
+    for kernel in Kernel::ALL {
+        assert!(e.to_string().contains(kernel.name()), "{e}");
+        match Kernel::from_name(kernel.name()) {
+            Ok(k) => assert!(k == *kernel && k.is_available()),
+            Err(e) => {
+                assert!(!kernel.is_available());
+                assert!(e.to_string().contains("portable"), "{e}");
+            }
+        }
+    }
+    assert_eq!(Kernel::from_name(" SHA-NI ").map(|k| k.name()).unwrap_or("sha-ni"), "sha-ni");
+}
+
+#[test]
+fn the_best_kernel_is_available_and_first() {
+    let best = Kernel::best();
+    assert!(best.is_available());
+    assert_eq!(Kernel::available()[0], best);
+    #[cfg(not(target_arch = "x86_64"))]
+    assert_eq!(best, Kernel::Portable);
 }

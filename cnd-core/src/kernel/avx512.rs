@@ -1,0 +1,145 @@
+//! The AVX-512 kernel: 16 nonces per instruction in 32-bit lanes (`avx512f` + `avx512vl`).
+//! Rotations are `vprord`, Ch, Maj and the three-way XORs of Σ/σ are one `vpternlogd` each,
+//! and the early test is one masked `vptestnmd`. The SHA-256 code is the shared lane engine
+//! (`simd.rs`), compiled here with these features.
+
+// AVX-512 intrinsics are stable since Rust 1.89 (the workspace's rust-version must be at least that).
+#![allow(clippy::incompatible_msrv)]
+
+use std::arch::x86_64::*;
+use std::sync::atomic::AtomicBool;
+
+use super::simd::{self, Fill, Job, Lanes, Sink};
+use super::{Prepared, Scan};
+use crate::problem::NonceRange;
+
+/// True when this CPU can run the kernel.
+pub(super) fn is_available() -> bool {
+    is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vl")
+}
+
+/// # Safety
+/// The CPU must have `avx512f` and `avx512vl` ([`is_available`]).
+#[target_feature(enable = "avx512f,avx512vl")]
+pub(super) unsafe fn scan(prepared: &Prepared, range: NonceRange, stop: &AtomicBool) -> Scan {
+    // SAFETY: this function has the features `__m512i`'s `Lanes` needs.
+    unsafe { simd::scan::<__m512i>(prepared, range, stop) }
+}
+
+/// # Safety
+/// As [`scan`].
+#[cfg(test)]
+#[target_feature(enable = "avx512f,avx512vl")]
+pub(super) unsafe fn words(prepared: &Prepared, range: NonceRange) -> Vec<u32> {
+    // SAFETY: as in `scan`.
+    unsafe { simd::words::<__m512i>(prepared, range) }
+}
+
+#[target_feature(enable = "avx512f,avx512vl")]
+#[inline(never)]
+unsafe fn run<
+    F: Fill,
+    S: Sink,
+    const VAR0: u32,
+    const START0: usize,
+    const VAR1: u32,
+    const TWO: bool,
+    const OUT: usize,
+>(
+    job: &Job,
+    fill: &mut F,
+    sink: &mut S,
+) -> bool {
+    // SAFETY: this function has the features `__m512i`'s `Lanes` needs.
+    unsafe { simd::run::<__m512i, F, S, VAR0, START0, VAR1, TWO, OUT>(job, fill, sink) }
+}
+
+// SAFETY: every method is called only by the kernel above, after `is_available`.
+unsafe impl Lanes for __m512i {
+    const N: usize = 16;
+
+    #[inline(always)]
+    unsafe fn splat(x: u32) -> Self {
+        unsafe { _mm512_set1_epi32(x as i32) }
+    }
+    #[inline(always)]
+    unsafe fn load(x: &[u32; 16]) -> Self {
+        unsafe { _mm512_loadu_si512(x.as_ptr().cast()) }
+    }
+    #[inline(always)]
+    unsafe fn store(self, x: &mut [u32; 16]) {
+        unsafe { _mm512_storeu_si512(x.as_mut_ptr().cast(), self) }
+    }
+    #[inline(always)]
+    unsafe fn add(self, b: Self) -> Self {
+        unsafe { _mm512_add_epi32(self, b) }
+    }
+    #[inline(always)]
+    unsafe fn big_sigma0(self) -> Self {
+        unsafe {
+            _mm512_ternarylogic_epi32::<0x96>(
+                _mm512_ror_epi32::<2>(self),
+                _mm512_ror_epi32::<13>(self),
+                _mm512_ror_epi32::<22>(self),
+            )
+        }
+    }
+    #[inline(always)]
+    unsafe fn big_sigma1(self) -> Self {
+        unsafe {
+            _mm512_ternarylogic_epi32::<0x96>(
+                _mm512_ror_epi32::<6>(self),
+                _mm512_ror_epi32::<11>(self),
+                _mm512_ror_epi32::<25>(self),
+            )
+        }
+    }
+    #[inline(always)]
+    unsafe fn small_sigma0(self) -> Self {
+        unsafe {
+            _mm512_ternarylogic_epi32::<0x96>(
+                _mm512_ror_epi32::<7>(self),
+                _mm512_ror_epi32::<18>(self),
+                _mm512_srli_epi32::<3>(self),
+            )
+        }
+    }
+    #[inline(always)]
+    unsafe fn small_sigma1(self) -> Self {
+        unsafe {
+            _mm512_ternarylogic_epi32::<0x96>(
+                _mm512_ror_epi32::<17>(self),
+                _mm512_ror_epi32::<19>(self),
+                _mm512_srli_epi32::<10>(self),
+            )
+        }
+    }
+    #[inline(always)]
+    unsafe fn ch(e: Self, f: Self, g: Self) -> Self {
+        unsafe { _mm512_ternarylogic_epi32::<0xca>(e, f, g) }
+    }
+    #[inline(always)]
+    unsafe fn maj(a: Self, b: Self, c: Self) -> Self {
+        unsafe { _mm512_ternarylogic_epi32::<0xe8>(a, b, c) }
+    }
+    #[inline(always)]
+    unsafe fn zero_lanes(self, mask: Self) -> u32 {
+        unsafe { u32::from(_mm512_testn_epi32_mask(self, mask)) }
+    }
+    #[inline(always)]
+    unsafe fn run<
+        F: Fill,
+        S: Sink,
+        const VAR0: u32,
+        const START0: usize,
+        const VAR1: u32,
+        const TWO: bool,
+        const OUT: usize,
+    >(
+        job: &Job,
+        fill: &mut F,
+        sink: &mut S,
+    ) -> bool {
+        unsafe { run::<F, S, VAR0, START0, VAR1, TWO, OUT>(job, fill, sink) }
+    }
+}
