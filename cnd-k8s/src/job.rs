@@ -548,7 +548,10 @@ pub fn render_rbac(namespace: &str, name: &str) -> (ServiceAccount, Role, RoleBi
     let meta = || ObjectMeta {
         name: Some(name.into()),
         namespace: Some(namespace.into()),
-        labels: Some(BTreeMap::from([(NAME_LABEL.to_string(), "cnd".to_string())])),
+        labels: Some(BTreeMap::from([
+            (NAME_LABEL.to_string(), "cnd".to_string()),
+            ("app.kubernetes.io/component".to_string(), "coordinator".to_string()),
+        ])),
         ..Default::default()
     };
     let rule = |group: &str, resource: &str, verbs: &[&str]| PolicyRule {
