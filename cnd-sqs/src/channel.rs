@@ -1,0 +1,323 @@
+//! [`SqsResultChannel`]: reports as SQS messages.
+
+use std::collections::{HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use aws_sdk_sqs::types::{Message, MessageAttributeValue, QueueAttributeName};
+use cnd_core::{DispatchError, ResultChannel, WorkerReport};
+
+use crate::settings::{Connection, MAX_WAIT, SqsSettings};
+
+/// The message attribute that names a report's run.
+pub const RUN_ID_ATTRIBUTE: &str = "run_id";
+
+/// How long a per-run queue keeps a message (the run is long over by then).
+const RETENTION_SECS: &str = "3600";
+
+/// How long to wait before polling again when a poll returned only messages this channel
+/// has already passed over (other runs' reports made visible again, malformed messages).
+const PASSED_OVER_PAUSE: Duration = Duration::from_millis(250);
+
+/// The per-run queue's name: `cnd-<run id>`.
+pub fn queue_name(run_id: &str) -> String {
+    format!("cnd-{run_id}")
+}
+
+/// A [`ResultChannel`] on an SQS queue: a queue per run, or a shared queue filtered by the
+/// `run_id` message attribute.
+#[derive(Debug)]
+pub struct SqsResultChannel {
+    conn: Connection,
+    run_id: String,
+    queue_url: String,
+    owns_queue: bool,
+    closed: bool,
+    pending: VecDeque<WorkerReport>,
+    /// Messages already passed over (other runs', malformed), by message id.
+    passed_over: HashSet<String>,
+}
+
+enum Kind {
+    Own(Box<WorkerReport>),
+    OtherRun(String),
+    Malformed(String),
+}
+
+impl SqsResultChannel {
+    /// The coordinator's channel: creates the queue `cnd-<run id>`, or checks that the shared
+    /// queue of `settings` is reachable. [`ResultChannel::close`] deletes a created queue.
+    pub async fn create(run_id: &str, settings: &SqsSettings) -> cnd_core::Result<Self> {
+        let conn = settings.connect().await?;
+        let (queue_url, owns_queue) = match &settings.queue_url {
+            Some(url) => {
+                conn.client
+                    .get_queue_attributes()
+                    .queue_url(url)
+                    .attribute_names(QueueAttributeName::QueueArn)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("GetQueueAttributes", &conn.endpoint, e))?;
+                (url.clone(), false)
+            }
+            None => {
+                let out = conn
+                    .client
+                    .create_queue()
+                    .queue_name(queue_name(run_id))
+                    .attributes(QueueAttributeName::MessageRetentionPeriod, RETENTION_SECS)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("CreateQueue", &conn.endpoint, e))?;
+                let url = out.queue_url().ok_or_else(|| {
+                    DispatchError::backend(
+                        format!("SQS CreateQueue at {}", conn.endpoint),
+                        "no queue URL in the answer",
+                    )
+                })?;
+                tracing::debug!(queue_url = url, "created the run's queue");
+                (url.to_string(), true)
+            }
+        };
+        Ok(Self::with(conn, run_id, queue_url, owns_queue))
+    }
+
+    /// A worker's channel: publishes to the shared queue of `settings`, or to the run's queue
+    /// `cnd-<run id>` (which the coordinator created). Closing it deletes nothing.
+    pub async fn connect(run_id: &str, settings: &SqsSettings) -> cnd_core::Result<Self> {
+        let conn = settings.connect().await?;
+        let queue_url = match &settings.queue_url {
+            Some(url) => url.clone(),
+            None => conn
+                .client
+                .get_queue_url()
+                .queue_name(queue_name(run_id))
+                .send()
+                .await
+                .map_err(|e| sdk_error("GetQueueUrl", &conn.endpoint, e))?
+                .queue_url()
+                .unwrap_or_default()
+                .to_string(),
+        };
+        Ok(Self::with(conn, run_id, queue_url, false))
+    }
+
+    fn with(conn: Connection, run_id: &str, queue_url: String, owns_queue: bool) -> Self {
+        Self {
+            conn,
+            run_id: run_id.to_string(),
+            queue_url,
+            owns_queue,
+            closed: false,
+            pending: VecDeque::new(),
+            passed_over: HashSet::new(),
+        }
+    }
+
+    /// The queue's URL (give it to the workers as `CND_SQS_QUEUE_URL`).
+    pub fn queue_url(&self) -> &str {
+        &self.queue_url
+    }
+
+    /// The endpoint this channel talks to.
+    pub fn endpoint(&self) -> &str {
+        &self.conn.endpoint
+    }
+
+    /// True if this channel created its queue and deletes it on close.
+    pub fn owns_queue(&self) -> bool {
+        self.owns_queue
+    }
+
+    fn classify(&self, message: &Message) -> Kind {
+        let attribute = message
+            .message_attributes()
+            .and_then(|a| a.get(RUN_ID_ATTRIBUTE))
+            .and_then(|v| v.string_value())
+            .map(str::to_string);
+        if let Some(run) = &attribute
+            && *run != self.run_id
+        {
+            return Kind::OtherRun(run.clone());
+        }
+        let Some(body) = message.body() else { return Kind::Malformed("no body".into()) };
+        match WorkerReport::from_json(body) {
+            Ok(r) if r.run_id == self.run_id => Kind::Own(Box::new(r)),
+            Ok(r) => Kind::OtherRun(r.run_id),
+            Err(e) => Kind::Malformed(e.to_string()),
+        }
+    }
+
+    async fn poll(&mut self, wait: Duration) -> cnd_core::Result<()> {
+        let out = self
+            .conn
+            .client
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(wait.as_secs().min(MAX_WAIT.as_secs()) as i32)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .map_err(|e| sdk_error("ReceiveMessage", &self.conn.endpoint, e))?;
+        let messages = out.messages();
+        let mut anything_new = false;
+        for m in messages {
+            let id = m.message_id().unwrap_or_default().to_string();
+            match self.classify(m) {
+                Kind::Own(report) => {
+                    anything_new = true;
+                    if let Some(handle) = m.receipt_handle()
+                        && let Err(e) = self
+                            .conn
+                            .client
+                            .delete_message()
+                            .queue_url(&self.queue_url)
+                            .receipt_handle(handle)
+                            .send()
+                            .await
+                    {
+                        tracing::warn!("could not delete a read report: {}", cause_chain(&e));
+                    }
+                    self.pending.push_back(*report);
+                }
+                Kind::OtherRun(run) => {
+                    // Never deleted: made visible again at once for its own run.
+                    if let Some(handle) = m.receipt_handle()
+                        && let Err(e) = self
+                            .conn
+                            .client
+                            .change_message_visibility()
+                            .queue_url(&self.queue_url)
+                            .receipt_handle(handle)
+                            .visibility_timeout(0)
+                            .send()
+                            .await
+                    {
+                        tracing::warn!("could not release a report of run {run}: {}", cause_chain(&e));
+                    }
+                    if self.passed_over.insert(id) {
+                        anything_new = true;
+                        tracing::debug!(run_id = %run, "left a report of another run in the shared queue");
+                    }
+                }
+                Kind::Malformed(why) => {
+                    // Left alone (it reappears after its visibility timeout); logged once.
+                    if self.passed_over.insert(id.clone()) {
+                        anything_new = true;
+                        tracing::warn!(message_id = %id, "ignoring an SQS message that is not a CND report: {why}");
+                    }
+                }
+            }
+        }
+        if !messages.is_empty() && !anything_new {
+            // The queue holds only messages this channel has already passed over, made
+            // visible again for their own runs: do not spin on them.
+            tokio::time::sleep(PASSED_OVER_PAUSE).await;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ResultChannel for SqsResultChannel {
+    async fn publish(&self, report: &WorkerReport) -> cnd_core::Result<()> {
+        let attribute = MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(&report.run_id)
+            .build()
+            .map_err(|e| DispatchError::backend("build the run_id message attribute", e))?;
+        self.conn
+            .client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(report.to_json_line())
+            .message_attributes(RUN_ID_ATTRIBUTE, attribute)
+            .send()
+            .await
+            .map_err(|e| sdk_error("SendMessage", &self.conn.endpoint, e))?;
+        Ok(())
+    }
+
+    async fn receive(&mut self, deadline: Option<Instant>) -> cnd_core::Result<Option<WorkerReport>> {
+        loop {
+            if let Some(report) = self.pending.pop_front() {
+                return Ok(Some(report));
+            }
+            if self.closed {
+                return Ok(None);
+            }
+            let wait = match deadline {
+                None => MAX_WAIT,
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Ok(None);
+                    }
+                    // Whole seconds, rounded up, at most 20: a poll ends within a second of
+                    // the deadline.
+                    Duration::from_secs(left.as_secs() + u64::from(left.subsec_nanos() > 0)).min(MAX_WAIT)
+                }
+            };
+            self.poll(wait).await?;
+        }
+    }
+
+    async fn close(&mut self) -> cnd_core::Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        self.closed = true;
+        if self.owns_queue {
+            self.conn
+                .client
+                .delete_queue()
+                .queue_url(&self.queue_url)
+                .send()
+                .await
+                .map_err(|e| sdk_error("DeleteQueue", &self.conn.endpoint, e))?;
+            tracing::debug!(queue_url = %self.queue_url, "deleted the run's queue");
+        }
+        Ok(())
+    }
+}
+
+/// An SDK error as a backend error: the operation and endpoint, then the whole cause chain.
+fn sdk_error<E, R>(operation: &str, endpoint: &str, e: aws_sdk_sqs::error::SdkError<E, R>) -> DispatchError
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    DispatchError::backend(format!("SQS {operation} at {endpoint}"), cause_chain(&e))
+}
+
+/// An error and its sources on one line (`a: b: c`), skipping a source whose text the
+/// previous one already shows.
+fn cause_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut last = out.clone();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !text.is_empty() && !last.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        last = text;
+        source = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_names_are_valid_sqs_names() {
+        let name = queue_name(&cnd_core::new_run_id());
+        assert!(name.starts_with("cnd-"));
+        assert!(name.len() <= 80);
+        assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+    }
+}
