@@ -14,6 +14,7 @@
 mod channel;
 mod dispatcher;
 mod engine;
+mod process;
 
 use std::time::Duration;
 
@@ -21,6 +22,7 @@ pub use channel::LocalResultChannel;
 use cnd_core::{Kernel, Mode, Problem, RunResult, RunSpec, StopReason};
 pub use dispatcher::LocalDispatcher;
 pub use engine::{RangeResult, RangeSearch, available_threads};
+pub use process::{OpenChannel, ProcessDispatcher, RemoteChannel};
 
 /// Options of [`search`].
 #[derive(Debug, Clone)]
