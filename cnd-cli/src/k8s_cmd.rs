@@ -77,7 +77,7 @@ pub struct K8sArgs {
 pub enum K8sCommand {
     /// Print the Job a search would create, as YAML (and, with --rbac, what the coordinator
     /// needs to create it).
-    Manifest(ManifestArgs),
+    Manifest(Box<ManifestArgs>),
     /// Runs in the namespace (or one run) and their pods by phase.
     Status(StatusArgs),
     /// Delete what a run (or every run) left behind: its Job, then wait for its pods.
@@ -255,7 +255,7 @@ mod enabled {
     /// Runs `cnd k8s ...`.
     pub async fn run(args: K8sArgs, globals: Globals) -> anyhow::Result<Exit> {
         match args.command {
-            K8sCommand::Manifest(a) => manifest(a),
+            K8sCommand::Manifest(a) => manifest(*a),
             K8sCommand::Status(a) => status(a, globals).await,
             K8sCommand::Cleanup(a) => cleanup(a, globals).await,
         }
@@ -286,12 +286,12 @@ mod enabled {
             spec.run_id = id.clone();
         }
         let settings = job_settings(&a.k8s, &a.results, a.kernel.as_deref())?;
-        if let Results::Sqs { queue_url, .. } = &settings.results {
-            if queue_url.is_empty() {
-                return Err(usage(
-                    "--sqs-queue-url: required to render a Job with --results sqs (a search creates a queue per run; a manifest needs one given)",
-                ));
-            }
+        if let Results::Sqs { queue_url, .. } = &settings.results
+            && queue_url.is_empty()
+        {
+            return Err(usage(
+                "--sqs-queue-url: required to render a Job with --results sqs (a search creates a queue per run; a manifest needs one given)",
+            ));
         }
         let mut job = render_job(&spec, &settings, version).map_err(cli_error)?;
         job.metadata.namespace = a.k8s.namespace.clone();
@@ -336,7 +336,6 @@ mod enabled {
     }
 
     async fn cleanup(a: CleanupArgs, globals: Globals) -> anyhow::Result<Exit> {
-        let (client, ns) = client_and_namespace(&a.cluster).await?;
         let run = match (a.all, a.run.as_deref()) {
             (true, _) => None,
             (false, Some(run)) => Some(run),
@@ -344,6 +343,7 @@ mod enabled {
                 return Err(usage("cnd k8s cleanup: name a run or give --all (allowed: cnd k8s cleanup RUN | --all)"));
             }
         };
+        let (client, ns) = client_and_namespace(&a.cluster).await?;
         let deleted = cnd_k8s::cleanup(client, &ns, run, a.wait).await.map_err(cli_error)?;
         if globals.json {
             println!("{}", serde_json::json!({ "namespace": ns, "deleted_jobs": deleted }));

@@ -15,6 +15,9 @@ pub struct ClientOptions {
 
 /// A client and its default namespace (the context's, or `default`).
 pub async fn connect(options: &ClientOptions) -> Result<Client> {
+    // One TLS crypto provider for the whole process (the AWS SDK's, aws-lc-rs): rustls
+    // cannot choose on its own when a build links more than one.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let config = match &options.context {
         None => Config::infer().await.map_err(|e| Error::Config(Box::new(e)))?,
         Some(context) => {

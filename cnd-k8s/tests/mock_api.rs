@@ -191,20 +191,21 @@ async fn serve(mut handle: Handle, mut script: Script, record: Arc<Mutex<Vec<Rec
         }
         // The Job's events come once every pod event is out, as a real Job's status
         // follows its pods.
-        if script.pod_batches.is_empty() && !st.held_job_watches.is_empty() {
-            if let Some(batch) = script.job_batches.pop_front() {
-                let send = st.held_job_watches.remove(0);
-                let events: Vec<(&'static str, Value)> = batch
-                    .into_iter()
-                    .map(|(kind, job)| {
-                        st.rv += 1;
-                        let mut v = serde_json::to_value(&job).unwrap();
-                        v["metadata"]["resourceVersion"] = json!(st.rv.to_string());
-                        (kind, v)
-                    })
-                    .collect();
-                send.send_response(watch_body(&events));
-            }
+        if script.pod_batches.is_empty()
+            && !st.held_job_watches.is_empty()
+            && let Some(batch) = script.job_batches.pop_front()
+        {
+            let send = st.held_job_watches.remove(0);
+            let events: Vec<(&'static str, Value)> = batch
+                .into_iter()
+                .map(|(kind, job)| {
+                    st.rv += 1;
+                    let mut v = serde_json::to_value(&job).unwrap();
+                    v["metadata"]["resourceVersion"] = json!(st.rv.to_string());
+                    (kind, v)
+                })
+                .collect();
+            send.send_response(watch_body(&events));
         }
     }
 }
