@@ -306,16 +306,11 @@ where
                 return Err(DispatchError::WorkerFailed { worker: report.worker, reason: reason.clone() });
             }
         }
-        if spec.mode == Mode::Lowest {
-            if let Some((b, _)) = &best {
-                let decided = units.iter().zip(&partitions).all(|(u, p)| match u {
-                    Unit::Pending => p.start > *b,
-                    _ => true,
-                });
-                if decided {
-                    break;
-                }
-            }
+        if spec.mode == Mode::Lowest
+            && let Some((b, _)) = &best
+            && units.iter().zip(&partitions).all(|(u, p)| *u != Unit::Pending || p.start > *b)
+        {
+            break;
         }
         if best.is_none() && units.iter().all(|u| *u == Unit::Exhausted) {
             return Ok(RunResult {
