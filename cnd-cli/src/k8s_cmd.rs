@@ -233,23 +233,40 @@ mod enabled {
         (secs > 0.0).then(|| scan.hashes as f64 / secs * f64::from(threads_per_pod) * f64::from(pods))
     }
 
-    /// The Kubernetes dispatcher for this search.
+    /// The Kubernetes dispatcher for this search. With `--results sqs`, the run's queue is
+    /// opened here (after every setting is checked and the cluster is reached), its URL goes
+    /// to the pods, and the dispatcher receives from it and closes it on shutdown.
     pub async fn dispatcher(args: &SearchArgs, spec: &RunSpec) -> anyhow::Result<Box<dyn Dispatcher>> {
-        let job = job_settings(&args.k8s, &args.results, args.kernel.as_deref())?;
-        if matches!(job.results, Results::Sqs { .. }) {
-            return Err(usage(
-                "--results sqs: not yet available with --backend k8s in this build (allowed: termination-log)",
-            ));
-        }
+        let mut job = job_settings(&args.k8s, &args.results, args.kernel.as_deref())?;
+        let opener = match job.results {
+            Results::Sqs { .. } => Some(crate::results::coordinator_channel(&args.results)?),
+            Results::TerminationLog => None,
+        };
         let client = connect(&ClientOptions { context: args.k8s.context.clone() }).await.map_err(cli_error)?;
         let planned = planned_rate(&spec.problem, job.cpu.threads(), spec.workers);
+        let mut channel = None;
+        if let (Some(open), Results::Sqs { queue_url, endpoint_url, .. }) = (opener, &mut job.results) {
+            let remote = open(spec.clone()).await?;
+            for (name, value) in &remote.worker_env {
+                match name.as_str() {
+                    "CND_SQS_QUEUE_URL" => *queue_url = value.clone(),
+                    "CND_SQS_ENDPOINT_URL" => *endpoint_url = Some(value.clone()),
+                    _ => {}
+                }
+            }
+            channel = Some(remote.channel);
+        }
         let settings = DispatcherSettings {
             job,
             namespace: args.k8s.namespace.clone(),
             planned_rate: planned,
             ..Default::default()
         };
-        Ok(Box::new(K8sDispatcher::new(client, settings)))
+        let dispatcher = K8sDispatcher::new(client, settings);
+        Ok(match channel {
+            Some(c) => Box::new(dispatcher.with_result_channel(c)),
+            None => Box::new(dispatcher),
+        })
     }
 
     /// Runs `cnd k8s ...`.

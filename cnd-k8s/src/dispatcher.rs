@@ -169,6 +169,8 @@ struct Ctx {
     namespace: String,
     settings: DispatcherSettings,
     live: Arc<Mutex<Live>>,
+    /// Reports come in termination messages (not through a result channel).
+    reports_from_pods: bool,
 }
 
 impl Ctx {
@@ -232,6 +234,10 @@ impl Ctx {
         }
         let code = terminated.exit_code;
         tracing::debug!(pod = %name, ?index, code, "worker terminated");
+        if !self.reports_from_pods && (code == 0 || code == EXIT_EXHAUSTED) {
+            // Its report travels through the result channel.
+            return Ok(());
+        }
         match (code, parsed) {
             (0, Some(mut r)) if matches!(r.outcome, ReportOutcome::Found { .. }) => {
                 r.source.get_or_insert(name.clone());
@@ -352,7 +358,7 @@ impl K8sDispatcher {
         let namespace = settings.namespace.clone().unwrap_or_else(|| client.default_namespace().to_string());
         let live = Live { planned_rate: settings.planned_rate, ..Default::default() };
         Self {
-            ctx: Ctx { client, namespace, settings, live: Arc::new(Mutex::new(live)) },
+            ctx: Ctx { client, namespace, settings, live: Arc::new(Mutex::new(live)), reports_from_pods: true },
             channel: None,
             channel_task: None,
             run: None,
@@ -366,6 +372,7 @@ impl K8sDispatcher {
     /// watched, for progress, failures and the Job's end. The channel is closed on shutdown.
     pub fn with_result_channel(mut self, channel: Box<dyn ResultChannel>) -> Self {
         self.channel = Some(channel);
+        self.ctx.reports_from_pods = false;
         self
     }
 

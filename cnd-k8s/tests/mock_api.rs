@@ -710,3 +710,53 @@ async fn the_progress_probe_shows_pods_by_phase_and_unschedulable() {
     );
     assert!(detail.contains("planned 1.0 MH/s"), "{detail}");
 }
+
+/// A result channel in memory (the SQS channel's stand-in): replays reports, then waits.
+struct MemoryChannel {
+    reports: VecDeque<WorkerReport>,
+    closed: Arc<Mutex<bool>>,
+}
+
+#[async_trait::async_trait]
+impl cnd_core::ResultChannel for MemoryChannel {
+    async fn publish(&self, _report: &WorkerReport) -> cnd_core::Result<()> {
+        Ok(())
+    }
+    async fn receive(&mut self, _deadline: Option<std::time::Instant>) -> cnd_core::Result<Option<WorkerReport>> {
+        match self.reports.pop_front() {
+            Some(r) => Ok(Some(r)),
+            None => futures::future::pending().await,
+        }
+    }
+    async fn close(&mut self) -> cnd_core::Result<()> {
+        *self.closed.lock().unwrap() = true;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn reports_through_a_result_channel_win_and_the_channel_is_closed() {
+    let spec = spec(2, Mode::First);
+    let parts = split(spec.problem.range(), 2);
+    let nonce = golden_in(&spec, parts[0]);
+    let id = &spec.run_id;
+    // With SQS the pods' termination messages are empty: the report travels on the channel.
+    let pods = vec![
+        vec![("ADDED", running(pod(id, 0, 0))), ("ADDED", running(pod(id, 1, 0)))],
+        vec![("MODIFIED", terminated(pod(id, 0, 0), 0, None))],
+    ];
+    let (client, record) = fake_api(script("34", pods, vec![]));
+    let closed = Arc::new(Mutex::new(false));
+    let line = report(&spec, 0, found(&spec, nonce));
+    let channel = MemoryChannel {
+        reports: VecDeque::from([WorkerReport::from_json(&line).unwrap()]),
+        closed: Arc::clone(&closed),
+    };
+    let mut d = K8sDispatcher::new(client, settings()).with_result_channel(Box::new(channel));
+    let result = tokio::time::timeout(Duration::from_secs(20), coordinate(&mut d, &spec, never())).await.unwrap();
+    drop(d);
+    let Outcome::Found(f) = result.unwrap().outcome else { panic!() };
+    assert_eq!(f.nonce, nonce);
+    assert!(*closed.lock().unwrap(), "the channel was closed on shutdown");
+    assert_deleted_in_background(&spec, &record.lock().unwrap());
+}
