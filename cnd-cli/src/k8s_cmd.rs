@@ -336,6 +336,9 @@ mod enabled {
     async fn status(a: StatusArgs, globals: Globals) -> anyhow::Result<Exit> {
         let (client, ns) = client_and_namespace(&a.cluster).await?;
         let runs = cnd_k8s::status(client, &ns, a.run.as_deref()).await.map_err(cli_error)?;
+        if let (Some(run), true) = (&a.run, runs.is_empty()) {
+            anyhow::bail!("no run {run} in namespace {ns} (no Job and no pod labelled cnd.dev/run-id={run})");
+        }
         if globals.json {
             println!("{}", serde_json::json!({ "namespace": ns, "runs": runs }));
         } else if runs.is_empty() {
@@ -345,9 +348,6 @@ mod enabled {
             for r in &runs {
                 println!("  {r}");
             }
-        }
-        if a.run.is_some() && runs.is_empty() {
-            return Ok(Exit::Error);
         }
         Ok(Exit::Found)
     }

@@ -129,7 +129,10 @@ fn fake_api() -> FakeApi {
             let _ = reader.read_exact(&mut body);
             let request = line.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
             seen.lock().unwrap().push(request.clone());
-            let (code, json) = answer(&request);
+            let (code, mut json) = answer(&request);
+            if request.contains("ffffffffff") {
+                json["items"] = serde_json::json!([]);
+            }
             let text = json.to_string();
             let _ = write!(
                 stream,
@@ -229,4 +232,16 @@ fn an_unknown_context_is_exit_1() {
         .assert()
         .code(1)
         .stderr(predicate::str::starts_with("error: no Kubernetes configuration"));
+}
+
+#[test]
+fn status_of_an_unknown_run_is_exit_1_in_one_line() {
+    let api = fake_api();
+    let dir = tempfile::tempdir().unwrap();
+    cnd()
+        .env("KUBECONFIG", kubeconfig(dir.path(), api.port))
+        .args(["k8s", "status", "ffffffffff"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::starts_with("error: no run ffffffffff in namespace cnd-test"));
 }
