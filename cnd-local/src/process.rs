@@ -122,8 +122,11 @@ struct Run {
     events_tx: mpsc::UnboundedSender<Event>,
     worker_env: Vec<(String, String)>,
     remote: Option<RemoteTask>,
-    /// Workers whose report arrived through the remote channel.
-    remote_reported: Vec<bool>,
+    /// Each worker's reports that arrived through the remote channel (anyone may publish
+    /// there: a worker is accounted for when the report it printed has arrived).
+    remote_seen: Vec<Vec<WorkerReport>>,
+    /// The remote channel has nothing more to give.
+    remote_closed: bool,
 }
 
 struct RemoteTask {
@@ -140,7 +143,8 @@ struct Slot {
     kill: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
     alive: bool,
-    reported: bool,
+    /// The report the current process printed on its stdout.
+    reported: Option<WorkerReport>,
     stopped: bool,
 }
 
@@ -175,8 +179,7 @@ impl ProcessDispatcher {
         self
     }
 
-    /// Threads per worker (`CND_THREADS`) [default: this machine's CPUs shared out among the
-    /// workers, at least 1 each].
+    /// Threads per worker (`CND_THREADS`) [default: every CPU this process may use].
     pub fn threads(mut self, threads: u32) -> Self {
         self.launcher.threads = Some(threads.max(1));
         self
@@ -210,7 +213,9 @@ impl Launcher {
         let spec = &run.spec;
         let problem = &spec.problem;
         let range = problem.range();
-        let threads = self.threads.unwrap_or_else(|| (crate::available_threads() / spec.workers.max(1)).max(1));
+        // Every worker may use every CPU, as a pod uses all of its own: in `lowest` mode the
+        // workers above the answer end early, and the one that must finish then has them all.
+        let threads = self.threads.unwrap_or_else(crate::available_threads);
         let mut env = vec![
             ("CND_RUN_ID".to_string(), spec.run_id.clone()),
             ("CND_FORMAT".into(), problem.format().as_str().into()),
@@ -256,7 +261,7 @@ impl Launcher {
         slot.generation += 1;
         slot.pid = child.id();
         slot.alive = true;
-        slot.reported = false;
+        slot.reported = None;
         let (kill, killed) = oneshot::channel();
         slot.kill = Some(kill);
         // A previous generation's supervisor has ended already: that is why this one starts.
@@ -294,16 +299,27 @@ impl Launcher {
 const REMOTE_GRACE: Duration = Duration::from_secs(60);
 
 impl Run {
+    /// True once nothing more is awaited from worker `w` through the remote channel: it was
+    /// stopped, or it failed (said on its stdout), or the report it printed has arrived.
+    fn accounted_for(&self, w: u32) -> bool {
+        let slot = &self.slots[w as usize];
+        slot.stopped
+            || match &slot.reported {
+                Some(r) if matches!(r.outcome, ReportOutcome::Failed { .. }) => true,
+                Some(r) => self.remote_seen[w as usize].contains(r),
+                None => false,
+            }
+    }
+
     /// The next report: from a child's stdout or the remote channel. Restarts a worker that
     /// died without a report. Cancel-safe: the only wait is on the event channel.
     async fn next_report(&mut self, launcher: &Launcher, hashes: &AtomicU64) -> cnd_core::Result<Option<WorkerReport>> {
         loop {
             let all_ended = self.slots.iter().all(|s| !s.alive);
-            let missing: Vec<u32> = match self.remote {
-                None => Vec::new(),
-                Some(_) => (0..self.slots.len() as u32)
-                    .filter(|w| !self.remote_reported[*w as usize] && !self.slots[*w as usize].stopped)
-                    .collect(),
+            let missing: Vec<u32> = if self.remote.is_none() || self.remote_closed {
+                Vec::new()
+            } else {
+                (0..self.slots.len() as u32).filter(|w| !self.accounted_for(*w)).collect()
             };
             let event = if all_ended && missing.is_empty() {
                 return Ok(None);
@@ -325,7 +341,7 @@ impl Run {
                 Event::Report { worker, generation, report } => {
                     let slot = &mut self.slots[worker as usize];
                     if generation == slot.generation {
-                        slot.reported = true;
+                        slot.reported = Some((*report).clone());
                     }
                     if self.remote.is_some() && !matches!(report.outcome, ReportOutcome::Failed { .. }) {
                         // The same report travels through the remote channel.
@@ -343,23 +359,21 @@ impl Run {
                     slot.kill = None;
                     launcher.running.fetch_sub(1, Ordering::Relaxed);
                     tracing::debug!(worker, status = %describe(&status), "a worker process ended");
-                    if slot.stopped || slot.reported {
+                    if slot.stopped || slot.reported.is_some() {
                         continue;
                     }
                     launcher.died(self, worker, status)?;
                 }
                 Event::Remote(Ok(Some(report))) => {
-                    if report.run_id == self.spec.run_id
-                        && let Some(r) = self.remote_reported.get_mut(report.worker as usize)
-                    {
-                        *r = true;
+                    if let Some(seen) = self.remote_seen.get_mut(report.worker as usize) {
+                        seen.push(report.clone());
                     }
                     hashes.fetch_add(report.hashes, Ordering::Relaxed);
                     return Ok(Some(report));
                 }
                 Event::Remote(Ok(None)) => {
                     // The channel has nothing more (closed, or the run's deadline passed).
-                    self.remote_reported.iter_mut().for_each(|r| *r = true);
+                    self.remote_closed = true;
                 }
                 Event::Remote(Err(e)) => return Err(e),
             }
@@ -390,7 +404,8 @@ impl Dispatcher for ProcessDispatcher {
             events_tx,
             worker_env: Vec::new(),
             remote: None,
-            remote_reported: vec![false; spec.workers as usize],
+            remote_seen: vec![Vec::new(); spec.workers as usize],
+            remote_closed: false,
         };
         if let Some(open) = self.open_channel.take() {
             // Opened on a task of its own, kept in `self`: if this start is cancelled, shutdown

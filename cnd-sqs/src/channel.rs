@@ -19,6 +19,11 @@ const RETENTION_SECS: &str = "3600";
 /// has already passed over (other runs' reports made visible again, malformed messages).
 const PASSED_OVER_PAUSE: Duration = Duration::from_millis(250);
 
+/// How long a received message stays hidden from other receivers. Short: a poll cut off by
+/// the end of a run (before it could release another run's message or delete its own) hides
+/// nothing for long.
+const RECEIVE_VISIBILITY_SECS: i32 = 5;
+
 /// The per-run queue's name: `cnd-<run id>`.
 pub fn queue_name(run_id: &str) -> String {
     format!("cnd-{run_id}")
@@ -155,6 +160,7 @@ impl SqsResultChannel {
             .receive_message()
             .queue_url(&self.queue_url)
             .max_number_of_messages(10)
+            .visibility_timeout(RECEIVE_VISIBILITY_SECS)
             .wait_time_seconds(wait.as_secs().min(MAX_WAIT.as_secs()) as i32)
             .message_attribute_names("All")
             .send()

@@ -59,13 +59,13 @@ pub fn send(endpoint: &str, queue_url: &str, body: &str, run_id: Option<&str>) {
     call(endpoint, "SendMessage", &request);
 }
 
-/// Receives up to 10 message bodies (long poll of `wait_s` seconds); leaves them in the queue
-/// (visible again after their visibility timeout).
+/// Receives up to 10 message bodies (long poll of `wait_s` seconds) and leaves them in the
+/// queue, visible at once (a peek).
 pub fn receive(endpoint: &str, queue_url: &str, wait_s: u32) -> Vec<String> {
     let out = call(
         endpoint,
         "ReceiveMessage",
-        &json!({ "QueueUrl": queue_url, "MaxNumberOfMessages": 10, "WaitTimeSeconds": wait_s, "MessageAttributeNames": ["All"] }),
+        &json!({ "QueueUrl": queue_url, "MaxNumberOfMessages": 10, "WaitTimeSeconds": wait_s, "VisibilityTimeout": 0, "MessageAttributeNames": ["All"] }),
     );
     out["Messages"]
         .as_array()
