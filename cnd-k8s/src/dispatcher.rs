@@ -228,7 +228,14 @@ impl Ctx {
         }
         let index = pod_index(pod);
         let message = terminated.message.as_deref().unwrap_or("").trim();
-        let parsed = if message.is_empty() { None } else { WorkerReport::from_json(message).ok() };
+        let mut parsed = if message.is_empty() { None } else { WorkerReport::from_json(message).ok() };
+        if let (Some(r), Some(i)) = (parsed.as_mut(), index)
+            && r.worker != i
+        {
+            // The pod's completion index is what the Job controller gave it: it wins.
+            tracing::warn!(pod = %name, reported = r.worker, index = i, "a report names another worker index");
+            r.worker = i;
+        }
         if let Some(r) = &parsed {
             self.live.lock().expect("progress lock").hashes += r.hashes;
         }
