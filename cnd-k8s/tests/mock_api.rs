@@ -55,6 +55,8 @@ enum CreateAnswer {
 struct Script {
     minor: &'static str,
     create: CreateAnswer,
+    /// Listing pods is forbidden (a Role without pods).
+    pods_forbidden: bool,
     pod_batches: VecDeque<Vec<(&'static str, Pod)>>,
     job_batches: VecDeque<Vec<(&'static str, Job)>>,
 }
@@ -155,6 +157,11 @@ async fn serve(mut handle: Handle, mut script: Script, record: Arc<Mutex<Vec<Rec
                     &json!({"apiVersion": "batch/v1", "kind": "JobList", "metadata": {"resourceVersion": rv}, "items": items}),
                 ));
             }
+        } else if rec.method == "GET" && rec.path == pods_path && script.pods_forbidden {
+            send.send_response(json_response(
+                403,
+                &status(403, "Forbidden", &format!("pods is forbidden: User \"x\" cannot list resource \"pods\" in API group \"\" in the namespace \"{NS}\"")),
+            ));
         } else if rec.method == "GET" && rec.path == pods_path {
             if rec.is_watch() {
                 match script.pod_batches.pop_front() {
@@ -431,7 +438,13 @@ fn assert_deleted_in_background(spec: &RunSpec, recorded: &[Recorded]) {
 }
 
 fn script(minor: &'static str, pods: Vec<Vec<(&'static str, Pod)>>, jobs: Vec<Vec<(&'static str, Job)>>) -> Script {
-    Script { minor, create: CreateAnswer::Created, pod_batches: pods.into(), job_batches: jobs.into() }
+    Script {
+        minor,
+        create: CreateAnswer::Created,
+        pods_forbidden: false,
+        pod_batches: pods.into(),
+        job_batches: jobs.into(),
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -572,6 +585,7 @@ async fn forbidden_create_exits_1_with_the_rbac_hint_and_creates_nothing() {
     let s = Script {
         minor: "34",
         create: CreateAnswer::Forbidden,
+        pods_forbidden: false,
         pod_batches: VecDeque::new(),
         job_batches: VecDeque::new(),
     };
@@ -759,4 +773,28 @@ async fn reports_through_a_result_channel_win_and_the_channel_is_closed() {
     assert_eq!(f.nonce, nonce);
     assert!(*closed.lock().unwrap(), "the channel was closed on shutdown");
     assert_deleted_in_background(&spec, &record.lock().unwrap());
+}
+
+#[tokio::test]
+async fn a_role_without_pods_is_exit_1_naming_list_pods_and_the_job_is_still_deleted() {
+    let spec = spec(1, Mode::First);
+    let mut s = script("34", vec![], vec![]);
+    s.pods_forbidden = true;
+    let (client, record) = fake_api(s);
+    let mut settings = settings();
+    // The deletion wait is refused too: it ends with the same forbidden error.
+    settings.cleanup_timeout = Duration::from_secs(2);
+    let mut d = K8sDispatcher::new(client, settings);
+    let result = tokio::time::timeout(Duration::from_secs(20), coordinate(&mut d, &spec, never())).await.unwrap();
+    drop(d);
+    assert_eq!(exit_code(&result), 1, "{result:?}");
+    let line = one_line(result.as_ref().unwrap_err());
+    assert!(
+        line.starts_with(&format!("forbidden: cannot list pods in namespace {NS} — see deploy/rbac.yaml")),
+        "{line}"
+    );
+    let recorded = record.lock().unwrap().clone();
+    let job_path = format!("/apis/batch/v1/namespaces/{NS}/jobs/cnd-{}", spec.run_id);
+    let delete = recorded.iter().find(|r| r.is("DELETE", &job_path)).expect("the Job is deleted");
+    assert_eq!(delete.body.as_ref().unwrap()["propagationPolicy"], "Background");
 }
