@@ -47,8 +47,8 @@ async fn queue_urls(client: &aws_sdk_sqs::Client) -> Vec<String> {
     client.list_queues().send().await.expect("ListQueues").queue_urls().to_vec()
 }
 
-fn within<T>(limit: Duration, f: impl Future<Output = T>) -> impl Future<Output = T> {
-    async move { tokio::time::timeout(limit, f).await.expect("bounded wait passed") }
+async fn within<T>(limit: Duration, f: impl Future<Output = T>) -> T {
+    tokio::time::timeout(limit, f).await.expect("bounded wait passed")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
