@@ -98,9 +98,13 @@ unsafe impl Lanes for __m256i {
         unsafe { _mm256_xor_si256(g, _mm256_and_si256(e, _mm256_xor_si256(f, g))) }
     }
     #[inline(always)]
-    unsafe fn maj(a: Self, b: Self, c: Self) -> Self {
-        // (a & b) | (c & (a | b))
-        unsafe { _mm256_or_si256(_mm256_and_si256(a, b), _mm256_and_si256(c, _mm256_or_si256(a, b))) }
+    unsafe fn maj(a: Self, b: Self, _c: Self, bc: Self) -> Self {
+        // b ^ ((a ^ b) & (b ^ c)); a ^ b is computed anyway for the next round.
+        unsafe { _mm256_xor_si256(b, _mm256_and_si256(_mm256_xor_si256(a, b), bc)) }
+    }
+    #[inline(always)]
+    unsafe fn xor(self, b: Self) -> Self {
+        unsafe { _mm256_xor_si256(self, b) }
     }
     #[inline(always)]
     unsafe fn zero_lanes(self, mask: Self) -> u32 {

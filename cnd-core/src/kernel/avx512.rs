@@ -119,8 +119,12 @@ unsafe impl Lanes for __m512i {
         unsafe { _mm512_ternarylogic_epi32::<0xca>(e, f, g) }
     }
     #[inline(always)]
-    unsafe fn maj(a: Self, b: Self, c: Self) -> Self {
+    unsafe fn maj(a: Self, b: Self, c: Self, _bc: Self) -> Self {
         unsafe { _mm512_ternarylogic_epi32::<0xe8>(a, b, c) }
+    }
+    #[inline(always)]
+    unsafe fn xor(self, b: Self) -> Self {
+        unsafe { _mm512_xor_si512(self, b) }
     }
     #[inline(always)]
     unsafe fn zero_lanes(self, mask: Self) -> u32 {

@@ -281,3 +281,59 @@ fn the_best_kernel_is_available_and_first() {
     #[cfg(not(target_arch = "x86_64"))]
     assert_eq!(best, Kernel::Portable);
 }
+
+/// CPU seconds this thread has run (Linux), for rates that other processes disturb less.
+fn thread_cpu_seconds() -> f64 {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+    s.split_whitespace().next().and_then(|x| x.parse::<u64>().ok()).unwrap_or(0) as f64 / 1e9
+}
+
+/// Rough rates per CPU-second of every kernel (and SHA-NI stream counts): a tuning aid,
+/// `cargo test -p cnd-core --release kernel_speed -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement, not a test"]
+fn kernel_speed() {
+    let problems = [
+        ("text", Problem::text(DEFAULT_BLOCK, 256).unwrap(), 1_000_000_000u64),
+        ("bitcoin", Problem::bitcoin(&GENESIS_HEADER_BYTES(), Some(256)).unwrap(), 0),
+    ];
+    type ScanFn = Box<dyn Fn(&Prepared, NonceRange) -> Scan>;
+    let stop = AtomicBool::new(false);
+    let mut variants: Vec<(String, ScanFn)> = vec![];
+    for kernel in Kernel::available() {
+        let stop = &stop as *const AtomicBool as usize;
+        variants.push((
+            kernel.name().into(),
+            Box::new(move |p, r| {
+                // SAFETY: `stop` outlives the variants.
+                kernel.scan(p, r, unsafe { &*(stop as *const AtomicBool) })
+            }),
+        ));
+    }
+    #[cfg(target_arch = "x86_64")]
+    if Kernel::ShaNi.is_available() {
+        // SAFETY: SHA-NI is available.
+        variants.push((
+            "sha-ni/3".into(),
+            Box::new(|p, r| unsafe { sha_ni::scan_streams::<3>(p, r, &AtomicBool::new(false)) }),
+        ));
+        variants.push((
+            "sha-ni/4".into(),
+            Box::new(|p, r| unsafe { sha_ni::scan_streams::<4>(p, r, &AtomicBool::new(false)) }),
+        ));
+    }
+    for (format, problem, start) in &problems {
+        let prepared = Prepared::new(problem);
+        for (name, scan) in &variants {
+            let mut best = 0f64;
+            for rep in 0..3u64 {
+                let range = NonceRange::new(start + rep * (1 << 21), start + (rep + 1) * (1 << 21)).unwrap();
+                let c0 = thread_cpu_seconds();
+                let s = scan(&prepared, range);
+                let rate = s.hashes as f64 / (thread_cpu_seconds() - c0);
+                best = best.max(rate);
+            }
+            println!("{format:<8} {name:<10} {:>7.2} M nonces per CPU-second", best / 1e6);
+        }
+    }
+}
