@@ -309,6 +309,7 @@ unsafe fn add_opt<V: Lanes>(x: Option<V>, y: V) -> V {
 /// Rounds `START..64` of one block, without the feed-forward. `state` is the state after
 /// round `START - 1`; `wv` holds the varying message words (the others come from `c`).
 #[inline(always)]
+#[allow(unused_assignments)] // the last round's `bc` is not read
 unsafe fn block<V: Lanes, const VAR: u32, const START: usize>(
     state: [V; 8],
     wv: &[V; 16],
