@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Kernel rates as ratios to the single-stream SHA-256 bound, measured in one go.
+#
+#   benches/compare.sh                 # build cnd (release) if needed, then measure
+#   CND=path/to/cnd benches/compare.sh # use that binary
+#   SECONDS_PER=2 REPEATS=5 benches/compare.sh
+#
+# The bound is `openssl speed -evp sha256 -bytes 16384`: one long message, one SHA-NI stream
+# on CPUs that have it, i.e. the rate of one latency-bound dependency chain of `sha256rnds2`.
+# A nonce costs two compressions (default text block with 10-digit nonces; a Bitcoin header
+# after its constant first 64 bytes), so bound (nonces/s) = bytes/s / 64 / 2. openssl runs
+# before and after `cnd bench`; the mean of the two is used, and both are printed so a change
+# of load during the run shows. Needs jq.
+#
+# openssl speed divides by the CPU time it got (not wall time, unless given -elapsed), so the
+# ratio that compares like with like is cnd's rate per CPU-second ("x bound"); the wall-clock
+# ratio is printed too. On an idle machine the two agree; on a busy one the wall figures drop.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SECONDS_PER=${SECONDS_PER:-2}
+REPEATS=${REPEATS:-3}
+CND=${CND:-${CARGO_TARGET_DIR:-target}/release/cnd}
+
+command -v jq >/dev/null || { echo "compare.sh needs jq" >&2; exit 2; }
+command -v openssl >/dev/null || { echo "compare.sh needs openssl" >&2; exit 2; }
+if [[ ! -x $CND ]]; then
+    cargo build --release -p cnd-cli --no-default-features >&2
+fi
+
+# Bytes per second of `openssl speed -evp sha256 -bytes 16384`.
+openssl_bytes_per_s() {
+    openssl speed -evp sha256 -bytes 16384 -seconds "$SECONDS_PER" 2>/dev/null |
+        awk '/^sha256/ { v = $NF; m = 1; if (v ~ /k$/) { m = 1000; sub(/k$/, "", v) } print v * m }'
+}
+
+before=$(openssl_bytes_per_s)
+json=$("$CND" bench --seconds "$SECONDS_PER" --repeats "$REPEATS" --json)
+after=$(openssl_bytes_per_s)
+bound=$(awk -v a="$before" -v b="$after" 'BEGIN { printf "%.0f", (a + b) / 2 / 64 / 2 }')
+
+echo "$(date -u +%FT%TZ)  $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')  ($(nproc) CPUs)"
+awk -v a="$before" -v b="$after" -v n="$bound" 'BEGIN {
+    printf "single-stream bound: openssl speed -evp sha256 -bytes 16384: %.2f GB/s before, %.2f GB/s after\n", a / 1e9, b / 1e9
+    printf "                     = %.2f M compressions/s = %.2f M nonces/s (2 compressions per nonce)\n", (a + b) / 2 / 64 / 1e6, n / 1e6
+}'
+echo "cnd bench --seconds $SECONDS_PER --repeats $REPEATS (MH/s = nonces/s, wall clock, mean ± sd;"
+echo "  per CPU-s = nonces per CPU-second of the hashing threads; x bound = per CPU-s / bound)"
+echo "$json" | jq -r --argjson bound "$bound" '
+    (["kernel", "format", "threads", "MH/s", "± sd", "per CPU-s", "x bound", "x bound (wall)"] | @tsv),
+    (.results[] | [.kernel, .format, .threads, (.mean / 1e6 * 100 | round / 100),
+        (.sd / 1e6 * 100 | round / 100), (.per_cpu_second / 1e6 * 100 | round / 100),
+        (.per_cpu_second / $bound * 100 | round / 100), (.mean / $bound * 100 | round / 100)] | @tsv)' |
+    column -t -s $'\t'
+
+# The goals of issue 9 (one thread).
+echo "$json" | jq -r --argjson bound "$bound" '
+    def r(k; f): [.results[] | select(.threads == 1 and .format == f and (k == "*" or .kernel == k)) | .per_cpu_second / $bound] | max // null;
+    def line(name; v; goal): "\(name): \(if v == null then "n/a (kernel not available here)" else "\(v * 100 | round / 100)x (goal \(goal)x) \(if v >= goal then "met" else "MISSED" end)" end)";
+    "goals (1 thread):",
+    "  " + line("best kernel, bitcoin"; r("*"; "bitcoin"); 1.95),
+    "  " + line("best kernel, text   "; r("*"; "text"); 1.85),
+    "  " + line("sha-ni, bitcoin     "; r("sha-ni"; "bitcoin"); 1.65),
+    "  " + line("sha-ni, text        "; r("sha-ni"; "text"); 1.65),
+    "  " + line("avx2, bitcoin       "; r("avx2"; "bitcoin"); 1.1),
+    "  " + line("avx2, text          "; r("avx2"; "text"); 1.1)'
