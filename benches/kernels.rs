@@ -50,7 +50,8 @@ fn bound(c: &mut Criterion) {
     // Two compressions per nonce.
     group.throughput(Throughput::Elements(BLOCKS as u64 / 2));
     group.bench_function("sha2-single-stream", |b| {
-        let mut state = [0x6a09e667u32, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
+        let mut state =
+            [0x6a09e667u32, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
         b.iter(|| {
             sha2::block_api::compress256(&mut state, black_box(&blocks));
             black_box(state)

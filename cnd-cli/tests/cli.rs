@@ -80,7 +80,17 @@ fn lowest_is_the_same_for_1_2_and_7_workers() {
 #[test]
 fn finds_the_bitcoin_genesis_nonce() {
     let out = cnd()
-        .args(["--bitcoin-header", GENESIS, "--start", "2083200000", "--end", "2083300000", "--mode", "lowest", "--json"])
+        .args([
+            "--bitcoin-header",
+            GENESIS,
+            "--start",
+            "2083200000",
+            "--end",
+            "2083300000",
+            "--mode",
+            "lowest",
+            "--json",
+        ])
         .assert()
         .code(0)
         .get_output()
@@ -177,7 +187,13 @@ fn verify_subcommand_accepts_and_rejects() {
     let good = (0..1_000_000).find(|n| verify(&p, *n).is_valid()).unwrap();
     cnd().args(["verify", "-d", "16", "--nonce", &good.to_string()]).assert().code(0);
     cnd().args(["verify", "-d", "16", "--nonce", &(good + 1).to_string()]).assert().code(1);
-    let out = cnd().args(["verify", "-d", "16", "--nonce", &good.to_string(), "--json"]).assert().code(0).get_output().stdout.clone();
+    let out = cnd()
+        .args(["verify", "-d", "16", "--nonce", &good.to_string(), "--json"])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
     assert_eq!(json(&out)["golden"].as_bool(), Some(true));
 }
 
