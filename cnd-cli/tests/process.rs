@@ -339,3 +339,15 @@ fn process_backend_refuses_the_termination_log() {
     assert_eq!(status.code(), Some(2));
     assert!(c.stderr().iter().any(|l| l.contains("--results") && l.contains("allowed")), "{:?}", c.stderr());
 }
+
+#[test]
+fn workers_stop_by_themselves_when_their_coordinator_is_killed() {
+    let mut c = Coordinator::start(&["--backend", "process", "--workers", "2", "-d", "60", "--timeout", "120s"], &[]);
+    let workers = c.wait_workers(2, Duration::from_secs(30));
+    let run_id = procs::env_var(workers[0], "CND_RUN_ID").unwrap();
+    // SIGKILL: no shutdown runs; the workers see their stdin close and stop (exit 4).
+    procs::signal(c.pid(), "KILL");
+    let status = c.finish(Duration::from_secs(10));
+    assert_eq!(status.code(), None, "killed by a signal");
+    assert_nothing_left(&run_id, None);
+}
