@@ -441,10 +441,13 @@ s1_found() {
 	[[ $(S 'all(j["spec"].get("completionMode") == "Indexed" and j["spec"].get("completions") == 3 and j["spec"].get("parallelism") == 3 for j in S["jobs"].values())') == True ]] ||
 		fail "Job is not Indexed with completions = parallelism = 3"
 	grep -q '"succeededCount": 1\|"succeededCount":1' <<<"$sp" || fail "no successPolicy with succeededCount 1: $sp"
+	# Whether the Job controller marks SuccessCriteriaMet before the coordinator's delete is
+	# a race (all pods here find a nonce within ~0.1 s); scenario 10 checks that the cluster
+	# ends the Job by successPolicy on its own, with no coordinator.
 	if grep -q '"SuccessCriteriaMet", "True", "SuccessPolicy"' <<<"$conds"; then
 		note "Job condition SuccessCriteriaMet=True reason SuccessPolicy seen before the delete"
 	else
-		fail "the Job was not ended by successPolicy (conditions seen: $conds)"
+		note "successPolicy {succeededCount: 1} in the Job; the coordinator deleted it before the controller set a condition (conditions seen: $conds)"
 	fi
 	note "pods: $(S 'sorted((p["index"], p["phases"][-1] if p["phases"] else "?", p.get("exit_code")) for p in S["pods"].values())')"
 	note "e2e ${ELAPSED}s, winning worker in-pod $(py json "$SDIR/cnd.out" worker_elapsed_s)s"
@@ -522,12 +525,13 @@ s6_crash() {
 	# index 0 = [57108753, 97108753) holds the golden nonce 82108753 (25M nonces in),
 	# index 1 = [97108753, 137108753) holds none (checked with --backend local)
 	local blk=$BLOCK_DEFAULT d=26 start=57108753 end=137108753 want=82108753 pid pod uid victim
-	echo "+ cnd ${K8S[*]} --workers 2 --cpu 0.5 --block $blk -d $d --start $start --end $end (SIGKILL index 0's worker)" >"$SDIR/cnd.cmd"
-	"$CND" "${K8S[@]}" --workers 2 --cpu 0.5 --block $blk -d $d --start $start --end $end --timeout 240s --json >"$SDIR/cnd.out" 2>"$SDIR/cnd.err" &
+	# --cpu 0.1: index 0 needs ~15 s to reach its nonce, so the SIGKILL lands mid-search
+	echo "+ cnd ${K8S[*]} --workers 2 --cpu 0.1 --block $blk -d $d --start $start --end $end (SIGKILL index 0's worker)" >"$SDIR/cnd.cmd"
+	"$CND" "${K8S[@]}" --workers 2 --cpu 0.1 --block $blk -d $d --start $start --end $end --timeout 240s --json >"$SDIR/cnd.out" 2>"$SDIR/cnd.err" &
 	pid=$!
 	BG_PIDS+=("$pid")
 	wait_pods_running 2 60 "$pid" || fail "pods never ran ($(errline cnd))"
-	sleep 2
+	sleep 1
 	pod=$(kubectl get pods -n "$NS" -l "$LABEL" -o jsonpath='{range .items[?(@.metadata.annotations.batch\.kubernetes\.io/job-completion-index=="0")]}{.metadata.name}{" "}{.metadata.uid}{"\n"}{end}' | head -1)
 	uid=${pod#* } pod=${pod%% *}
 	victim=""
@@ -542,9 +546,10 @@ s6_crash() {
 	fi
 	if [[ -z $victim ]]; then
 		fail "no cnd process found in the cgroup of pod $pod (uid $uid)"
+	elif kill -KILL "$victim"; then
+		note "SIGKILLed pid $victim (pod $pod, index 0) at $(date +%T)"
 	else
-		kill -KILL "$victim"
-		note "SIGKILLed pid $victim (pod $pod, index 0) $(date +%T)"
+		fail "kill -KILL $victim failed"
 	fi
 	wait "$pid"
 	RC=$?
@@ -666,15 +671,17 @@ s9_sqs() {
 }
 
 s10_orphan() {
-	local pid run
-	echo "+ cnd ${K8S[*]} --workers 2 --cpu 0.5 -d 64 --timeout 600s (SIGKILL the coordinator)" >"$SDIR/cnd.cmd"
-	"$CND" "${K8S[@]}" --workers 2 --cpu 0.5 -d 64 --timeout 600s >"$SDIR/cnd.out" 2>"$SDIR/cnd.err" &
+	# the problem of scenario 6 (index 0 finds 82108753 after ~15 s at --cpu 0.1, index 1 has
+	# none): with the coordinator gone, the cluster itself must end the Job by successPolicy
+	local pid run blk=$BLOCK_DEFAULT d=26 start=57108753 end=137108753
+	echo "+ cnd ${K8S[*]} --workers 2 --cpu 0.1 --block $blk -d $d --start $start --end $end --timeout 600s (SIGKILL the coordinator)" >"$SDIR/cnd.cmd"
+	"$CND" "${K8S[@]}" --workers 2 --cpu 0.1 --block $blk -d $d --start $start --end $end --timeout 600s >"$SDIR/cnd.out" 2>"$SDIR/cnd.err" &
 	pid=$!
 	BG_PIDS+=("$pid")
 	wait_pods_running 2 60 "$pid" || { fail "pods never ran ($(errline cnd))"; return; }
 	kill -KILL "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
-	sleep 2
+	sleep 1
 	run=$(kubectl get jobs -n "$NS" -l "$LABEL" -o jsonpath='{.items[0].metadata.labels.cnd\.dev/run-id}' 2>/dev/null)
 	if [[ -z $run ]]; then
 		fail "no Job left after SIGKILL of the coordinator (expected one)"
@@ -684,9 +691,26 @@ s10_orphan() {
 	run_cnd status 30 k8s status --namespace "$NS"
 	[[ $RC == 0 ]] || fail "cnd k8s status: exit $RC ($(errline status))"
 	grep -q "$run" "$SDIR/status.out" "$SDIR/status.err" || fail "cnd k8s status does not list run $run"
+	# no coordinator: the Job controller ends the run (successPolicy) and stops index 1
+	local t reason=""
+	t=$(now)
+	for _ in $(seq 1 240); do
+		reason=$(kubectl get jobs -n "$NS" -l "$LABEL" -o jsonpath='{range .items[0].status.conditions[*]}{.type}={.status}/{.reason} {end}' 2>/dev/null)
+		grep -q 'Complete=True' <<<"$reason" && break
+		sleep 0.25
+	done
+	if grep -q 'SuccessCriteriaMet=True/SuccessPolicy' <<<"$reason" && grep -q 'Complete=True/SuccessPolicy' <<<"$reason"; then
+		note "without a coordinator the cluster ended the Job $(since "$t")s later: $reason"
+	else
+		fail "the Job did not end by successPolicy on its own within 60s (conditions: ${reason:-none})"
+	fi
+	note "pods then: $(kubectl get pods -n "$NS" -l "$LABEL" -o jsonpath='{range .items[*]}{.metadata.annotations.batch\.kubernetes\.io/job-completion-index}:{.status.phase}:{.status.containerStatuses[0].state.terminated.exitCode} {end}' 2>/dev/null)"
+	kubectl get jobs -n "$NS" -l "$LABEL" -o yaml >"$SDIR/job-after-success-policy.yaml" 2>/dev/null
+	run_cnd status2 30 k8s status --namespace "$NS"
+	grep -q "$run" "$SDIR/status2.out" "$SDIR/status2.err" || fail "cnd k8s status does not list the finished run $run"
 	run_cnd cleanup 60 k8s cleanup --all --namespace "$NS"
 	[[ $RC == 0 ]] || fail "cnd k8s cleanup --all: exit $RC ($(errline cleanup))"
-	note "status listed it, cleanup --all removed it"
+	note "status listed it (running and finished), cleanup --all removed it"
 }
 
 SCEN_NAMES=([1]=found [2]=lowest [3]=exhausted [4]=ctrl-c [5]=timeout [6]=crash [7]=pending [8]=rbac [9]=sqs [10]=orphan)
