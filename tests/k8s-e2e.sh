@@ -246,6 +246,12 @@ say "cluster build done in ${T_BUILD}s"
 
 ti=$(now)
 if ((build)); then
+	# the image builder (Debian packages, like the cluster's own; vfs storage, no daemon)
+	if ! command -v podman >/dev/null 2>&1 && ! command -v buildah >/dev/null 2>&1; then
+		say "installing podman and buildah (apt-get)"
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman buildah; } >"$WORK/setup-apt.log" 2>&1 ||
+			setup_fail "apt-get install podman buildah" "$WORK/setup-apt.log"
+	fi
 	SRC=$REPO
 	if [[ -n $src_rev ]]; then
 		SRC=$WORK/src
