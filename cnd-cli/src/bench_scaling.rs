@@ -352,8 +352,9 @@ fn median_relative_se(n: u32) -> f64 {
 }
 
 /// Time to solution against workers, log-log: every run, the medians with their
-/// interquartile range and min–max whiskers, the ideal 1/W curve from the first point, and
-/// the planner's median ln 2·2^D/(W·r) with r the hash rate measured at the first point.
+/// interquartile range and min–max whiskers, the ideal 1/W curve from the first point, the
+/// planner's median ln 2·2^D/(W·r) with r the per-worker hash rate measured at the first
+/// point, and the same median with the total hash rate measured at each point.
 fn draw(path: &Path, r: &ScalingReport) -> Result<(), Box<dyn std::error::Error>> {
     use plotters::prelude::*;
 
@@ -443,6 +444,22 @@ fn draw(path: &Path, r: &ScalingReport) -> Result<(), Box<dyn std::error::Error>
         ))?
         .label(format!("planner median ln2·2^D/(W·r), r = {}", rate(per_worker)))
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], green.stroke_width(2)));
+
+    // The same with the hash rate measured at each point: where the model and the medians
+    // part, the workers did not hash faster together (shared cores, start-up).
+    let purple = RGBColor(148, 103, 189);
+    chart
+        .draw_series(LineSeries::new(
+            r.points.iter().map(|p| (f64::from(p.workers), median_hashes / p.hash_rate)),
+            purple.stroke_width(2),
+        ))?
+        .label("planner median with the hash rate measured at each W")
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], purple.stroke_width(2)));
+    chart.draw_series(
+        r.points
+            .iter()
+            .map(|p| TriangleMarker::new((f64::from(p.workers), median_hashes / p.hash_rate), 6, purple.filled())),
+    )?;
 
     chart
         .configure_series_labels()

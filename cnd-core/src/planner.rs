@@ -342,11 +342,9 @@ impl SearchModel {
     }
 
     fn range_too_small(&self, confidence: f64, needed: f64) -> PlanError {
+        let needed = needed.ceil();
         let hint = if needed < u64::MAX as f64 - self.range.start as f64 {
-            format!(
-                "; a range of {needed:.0} nonces would do (e.g. --end {:.0})",
-                self.range.start as f64 + needed.ceil()
-            )
+            format!("; a range of {needed:.0} nonces would do (e.g. --end {:.0})", self.range.start as f64 + needed)
         } else {
             "; no 64-bit range can: lower -d".to_string()
         };
