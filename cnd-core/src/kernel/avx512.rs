@@ -3,8 +3,7 @@
 //! and the early test is one masked `vptestnmd`. The SHA-256 code is the shared lane engine
 //! (`simd.rs`), compiled here with these features.
 
-// AVX-512 intrinsics are stable since Rust 1.89 (the workspace's rust-version must be at least that).
-#![allow(clippy::incompatible_msrv)]
+// AVX-512 intrinsics are stable since Rust 1.89, the workspace's rust-version.
 
 use std::arch::x86_64::*;
 use std::sync::atomic::AtomicBool;
