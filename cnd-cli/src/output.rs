@@ -3,7 +3,7 @@
 use std::io::IsTerminal as _;
 use std::time::Duration;
 
-use cnd_core::{Outcome, Problem, ProgressProbe, RunResult, RunSpec, StopReason};
+use cnd_core::{Outcome, Problem, ProgressProbe, RunResult, RunSpec, StopReason, percent};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
@@ -171,18 +171,6 @@ pub fn rate(per_second: f64) -> String {
 
 fn seconds(s: f64) -> String {
     if s < 10.0 { format!("{s:.3} s") } else { format!("{s:.1} s") }
-}
-
-/// A probability as a percentage with two significant digits for small values.
-pub fn percent(p: f64) -> String {
-    let pct = 100.0 * p;
-    if pct >= 10.0 || pct == 0.0 {
-        format!("{pct:.1}%")
-    } else if pct >= 0.01 {
-        format!("{pct:.2}%")
-    } else {
-        format!("{pct:.1e}%")
-    }
 }
 
 /// P(at least one golden nonce in `hashes` tries) = 1 − (1 − p)^hashes, without underflow.
