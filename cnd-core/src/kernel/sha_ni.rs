@@ -1,21 +1,23 @@
 //! The SHA-NI kernel: `STREAMS` (4) messages interleaved through the SHA extensions.
 //!
-//! One message is latency-bound: each `sha256rnds2` waits for the previous one. Several
-//! independent messages, instruction by instruction, keep the unit busy. Constant work is
-//! hoisted as in the lane kernels: a constant first block is compressed once per run (see
-//! `runs.rs`), the window words are rewritten in place in each stream's block, the second
+//! One message is latency-bound: each `sha256rnds2` waits for the previous one (4 cycles on
+//! the CPU measured, which issues one every 3 cycles at best). Several independent messages,
+//! step by step, keep the unit busy. Constant work is hoisted as in the lane kernels: a
+//! constant first block is compressed once per run (see `runs.rs`), so are the rounds before
+//! the first step that reads a window word (2 of the 32 steps for the default text block, 1
+//! for Bitcoin), the window words are rewritten in place in each stream's block, the second
 //! hash's padding words are constants, and for Bitcoin the second hash stops after 62 rounds
 //! (digest word 7 is then known).
 
 use std::arch::x86_64::*;
 use std::sync::atomic::AtomicBool;
 
-use super::runs::{self, K};
+use super::runs::{self, BlockConsts, K, Layout};
 use super::simd::{BitcoinFill, Fill, ScanSink, Sink};
 use super::{IV, Prepared, Scan};
 use crate::problem::{Format, NonceRange};
 
-/// Messages in flight (2, 3 and 4 measured: 4 is fastest on Zen 4; see `kernel_speed`).
+/// Messages in flight (2, 3 and 4 measured within 2 % of each other here; see `kernel_speed`).
 const STREAMS: usize = 4;
 
 /// True when this CPU can run the kernel.
@@ -66,101 +68,138 @@ unsafe fn to_state(s: &[u32; 8]) -> State {
     unsafe { [_mm_set_epi32(s[0], s[1], s[4], s[5]), _mm_set_epi32(s[2], s[3], s[6], s[7])] }
 }
 
-/// Rounds of one block for each of `N` streams, without the feed-forward. With `EARLY7`, stops
-/// after 62 rounds: then `st[j][1]`'s lane 0 is the final h (before the feed-forward).
-#[inline(always)]
-unsafe fn rounds<const N: usize, const EARLY7: bool>(st: &mut [State; N], w: &[[__m128i; 4]; N]) {
-    unsafe {
-        let mut m = *w;
-        macro_rules! quad {
-            ($q:literal) => {
-                if $q >= 4 {
-                    for mj in m.iter_mut() {
-                        let x = _mm_sha256msg1_epu32(mj[$q % 4], mj[($q + 1) % 4]);
-                        let x = _mm_add_epi32(x, _mm_alignr_epi8::<4>(mj[($q + 3) % 4], mj[($q + 2) % 4]));
-                        mj[$q % 4] = _mm_sha256msg2_epu32(x, mj[($q + 3) % 4]);
+/// `N` SHA-NI messages hashed one `sha256rnds2` step at a time. Step `k` (0..32) is rounds
+/// `2k` and `2k + 1` of the current block; a block may start at any step (the rounds before
+/// it being constant across the run).
+struct Streams<const N: usize> {
+    st: [State; N],
+    m: [[__m128i; 4]; N],
+    wk: [__m128i; N],
+}
+
+impl<const N: usize> Streams<N> {
+    /// Stream j's block is `blocks[j][..16]`, from `state`: the state after the block's
+    /// first `2 * k0` rounds. The next step is `k0`.
+    #[inline(always)]
+    unsafe fn first(state: &[u32; 8], blocks: &[[u32; 32]; N], k0: usize) -> Self {
+        unsafe {
+            let s = to_state(state);
+            // Odd k0: the next step is the second of its quad, which finds (CDGH, ABEF).
+            let s = if k0.is_multiple_of(2) { s } else { [s[1], s[0]] };
+            let mut streams = Self { st: [s; N], m: [[s[0]; 4]; N], wk: [s[0]; N] };
+            streams.load(blocks, 0);
+            streams
+        }
+    }
+
+    /// Loads block `half` (0 or 1) of each stream's `blocks[j]`.
+    #[inline(always)]
+    unsafe fn load(&mut self, blocks: &[[u32; 32]; N], half: usize) {
+        unsafe {
+            for (mj, b) in self.m.iter_mut().zip(blocks) {
+                for (q, mq) in mj.iter_mut().enumerate() {
+                    *mq = _mm_loadu_si128(b[16 * half + 4 * q..].as_ptr().cast());
+                }
+            }
+        }
+    }
+
+    /// Step `k` of a block whose first step is `k0` (both constants once inlined).
+    #[inline(always)]
+    unsafe fn step(&mut self, k: usize, k0: usize) {
+        unsafe {
+            let q = k / 2;
+            if k.is_multiple_of(2) || k == k0 {
+                if q >= 4 && k.is_multiple_of(2) {
+                    for mj in self.m.iter_mut() {
+                        let x = _mm_sha256msg1_epu32(mj[q % 4], mj[(q + 1) % 4]);
+                        let x = _mm_add_epi32(x, _mm_alignr_epi8::<4>(mj[(q + 3) % 4], mj[(q + 2) % 4]));
+                        mj[q % 4] = _mm_sha256msg2_epu32(x, mj[(q + 3) % 4]);
                     }
                 }
-                let k =
-                    _mm_set_epi32(K[4 * $q + 3] as i32, K[4 * $q + 2] as i32, K[4 * $q + 1] as i32, K[4 * $q] as i32);
-                let mut wk = [k; N];
-                for j in 0..N {
-                    wk[j] = _mm_add_epi32(m[j][$q % 4], k);
+                let kq = _mm_set_epi32(K[4 * q + 3] as i32, K[4 * q + 2] as i32, K[4 * q + 1] as i32, K[4 * q] as i32);
+                for (wk, mj) in self.wk.iter_mut().zip(&self.m) {
+                    *wk = _mm_add_epi32(mj[q % 4], kq);
                 }
-                for j in 0..N {
-                    st[j][1] = _mm_sha256rnds2_epu32(st[j][1], st[j][0], wk[j]);
+            }
+            if k.is_multiple_of(2) {
+                for (s, wk) in self.st.iter_mut().zip(self.wk) {
+                    s[1] = _mm_sha256rnds2_epu32(s[1], s[0], wk);
                 }
-                if EARLY7 && $q == 15 {
-                    return;
-                }
-                for j in 0..N {
-                    st[j][0] = _mm_sha256rnds2_epu32(st[j][0], st[j][1], _mm_shuffle_epi32::<0x0e>(wk[j]));
-                }
-            };
-        }
-        quad!(0);
-        quad!(1);
-        quad!(2);
-        quad!(3);
-        quad!(4);
-        quad!(5);
-        quad!(6);
-        quad!(7);
-        quad!(8);
-        quad!(9);
-        quad!(10);
-        quad!(11);
-        quad!(12);
-        quad!(13);
-        quad!(14);
-        quad!(15);
-    }
-}
-
-/// The second hash of each stream's first-hash state; returns the output word the early test
-/// reads (word 0, or word 7 with `BITCOIN`).
-#[inline(always)]
-unsafe fn second<const N: usize, const BITCOIN: bool>(h: &[State; N]) -> [u32; N] {
-    unsafe {
-        let pad0 = _mm_set_epi32(0, 0, 0, 0x8000_0000u32 as i32);
-        let pad1 = _mm_set_epi32(256, 0, 0, 0);
-        let mut w = [[pad0, pad0, pad0, pad1]; N];
-        for (wj, [abef, cdgh]) in w.iter_mut().zip(*h) {
-            wj[0] = _mm_shuffle_epi32::<0x1b>(_mm_unpackhi_epi64(cdgh, abef));
-            wj[1] = _mm_shuffle_epi32::<0x1b>(_mm_unpacklo_epi64(cdgh, abef));
-        }
-        let iv = to_state(&IV);
-        let mut st = [iv; N];
-        rounds::<N, BITCOIN>(&mut st, &w);
-        let mut out = [0u32; N];
-        for (o, s) in out.iter_mut().zip(st) {
-            *o = if BITCOIN {
-                (_mm_cvtsi128_si32(s[1]) as u32).wrapping_add(IV[7])
             } else {
-                (_mm_extract_epi32::<3>(s[0]) as u32).wrapping_add(IV[0])
-            };
+                for (s, wk) in self.st.iter_mut().zip(self.wk) {
+                    s[0] = _mm_sha256rnds2_epu32(s[0], s[1], _mm_shuffle_epi32::<0x0e>(wk));
+                }
+            }
         }
-        out
+    }
+
+    /// After step 31: adds each stream's `feed` (its state entering the block).
+    #[inline(always)]
+    unsafe fn feed_forward(&mut self, feed: &[State; N]) {
+        unsafe {
+            for (s, f) in self.st.iter_mut().zip(feed) {
+                s[0] = _mm_add_epi32(s[0], f[0]);
+                s[1] = _mm_add_epi32(s[1], f[1]);
+            }
+        }
+    }
+
+    /// After the first hash: sets up the second hash of each stream's digest.
+    #[inline(always)]
+    unsafe fn second(&mut self) {
+        unsafe {
+            let pad0 = _mm_set_epi32(0, 0, 0, 0x8000_0000u32 as i32);
+            let pad1 = _mm_set_epi32(256, 0, 0, 0);
+            for (s, mj) in self.st.iter_mut().zip(self.m.iter_mut()) {
+                let [abef, cdgh] = *s;
+                *mj = [
+                    _mm_shuffle_epi32::<0x1b>(_mm_unpackhi_epi64(cdgh, abef)),
+                    _mm_shuffle_epi32::<0x1b>(_mm_unpacklo_epi64(cdgh, abef)),
+                    pad0,
+                    pad1,
+                ];
+                *s = to_state(&IV);
+            }
+        }
+    }
+
+    /// The output word of each stream after the second hash: word 0 after step 31, or (with
+    /// `BITCOIN`) word 7 after step 30.
+    #[inline(always)]
+    unsafe fn out<const BITCOIN: bool>(&self) -> [u32; N] {
+        unsafe {
+            let mut out = [0u32; N];
+            for (o, s) in out.iter_mut().zip(self.st) {
+                *o = if BITCOIN {
+                    (_mm_cvtsi128_si32(s[1]) as u32).wrapping_add(IV[7])
+                } else {
+                    (_mm_extract_epi32::<3>(s[0]) as u32).wrapping_add(IV[0])
+                };
+            }
+            out
+        }
     }
 }
 
-/// Hashes `range`, `N` nonces at a time. `blocks[j]` is stream j's message (words; 1 or 2
-/// blocks); the fill rewrites words `ws` (and `ws + 1` unless `BITCOIN`) for every nonce.
-/// Blocks `from..nblocks` are compressed from `state_in`.
+/// Hashes `range`, `N` nonces at a time. `template` is the message's last one or (with
+/// `TWO`) two blocks; the fill rewrites word `ws` (and `ws + 1` unless `BITCOIN`) for every
+/// nonce. The first block starts at step `K0` from `state` (its state after `2 * K0` rounds)
+/// and `feed` is its state before round 0. Returns true when the sink ended the scan.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn run_streams<const N: usize, F: Fill, S: Sink, const BITCOIN: bool>(
+unsafe fn run_batches<const N: usize, F: Fill, S: Sink, const BITCOIN: bool, const K0: usize, const TWO: bool>(
     range: NonceRange,
-    state_in: &[u32; 8],
-    blocks: &mut [[u32; 32]; N],
-    from: usize,
-    nblocks: usize,
+    state: &[u32; 8],
+    feed: &[u32; 8],
+    template: &[u32; 32],
     ws: usize,
     fill: &mut F,
     sink: &mut S,
 ) -> bool {
     unsafe {
-        let init = to_state(state_in);
+        let feed = [to_state(feed); N];
+        let mut blocks = [*template; N];
         let (mut hi, mut lo) = ([0u32; 16], [0u32; 16]);
         let mut n = range.start;
         while n < range.end {
@@ -172,23 +211,26 @@ unsafe fn run_streams<const N: usize, F: Fill, S: Sink, const BITCOIN: bool>(
                     b[ws + 1] = lo[j];
                 }
             }
-            let mut st = [init; N];
-            for blk in from..nblocks {
-                let mut w = [[init[0]; 4]; N];
-                for (wj, b) in w.iter_mut().zip(blocks.iter()) {
-                    for (q, wq) in wj.iter_mut().enumerate() {
-                        *wq = _mm_loadu_si128(b[16 * blk + 4 * q..].as_ptr().cast());
-                    }
-                }
-                let save = st;
-                rounds::<N, false>(&mut st, &w);
-                for (s, f) in st.iter_mut().zip(save) {
-                    s[0] = _mm_add_epi32(s[0], f[0]);
-                    s[1] = _mm_add_epi32(s[1], f[1]);
-                }
+            let mut st = Streams::<N>::first(state, &blocks, K0);
+            macro_rules! steps {
+                ($k0:expr, $last:expr) => {
+                    steps!($k0, $last; 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31)
+                };
+                ($k0:expr, $last:expr; $($k:literal)*) => {
+                    $( if $k >= $k0 && $k <= $last { st.step($k, $k0); } )*
+                };
             }
-            let out = second::<N, BITCOIN>(&st);
-            if sink.words(n, &out[..valid]) {
+            steps!(K0, 31);
+            st.feed_forward(&feed);
+            if TWO {
+                let feed1 = st.st;
+                st.load(&blocks, 1);
+                steps!(0, 31);
+                st.feed_forward(&feed1);
+            }
+            st.second();
+            steps!(0, if BITCOIN { 30 } else { 31 });
+            if sink.words(n, &st.out::<BITCOIN>()[..valid]) {
                 return true;
             }
             n += valid as u64;
@@ -201,31 +243,46 @@ unsafe fn run_streams<const N: usize, F: Fill, S: Sink, const BITCOIN: bool>(
 unsafe fn drive<const N: usize, S: Sink>(prepared: &Prepared, range: NonceRange, sink: &mut S) {
     unsafe {
         if prepared.problem().format() == Format::Bitcoin {
-            let mut blocks = [[0u32; 32]; N];
-            for b in blocks.iter_mut() {
-                b[..16].copy_from_slice(&runs::bitcoin_block(prepared));
-            }
+            // Word 3 (the nonce) is the first that varies: step 0 (rounds 0, 1) is done once.
+            let mut template = [0u32; 32];
+            template[..16].copy_from_slice(&runs::bitcoin_block(prepared));
+            let feed = *prepared.midstate();
+            let state =
+                runs::scalar_rounds(feed, &BlockConsts::new(&template[..16].try_into().expect("16"), 1 << 3).kw, 0, 2);
             let mut fill = BitcoinFill { next: range.start };
-            run_streams::<N, _, _, true>(range, prepared.midstate(), &mut blocks, 0, 1, 3, &mut fill, sink);
+            run_batches::<N, _, _, true, 1, false>(range, &state, &feed, &template, 3, &mut fill, sink);
             return;
         }
         for run in runs::text_runs(prepared, range) {
+            // The window's words within the blocks hashed per nonce, and the first block's
+            // varying words: the steps before the first one that reads them are done once.
+            let (first, s, var) = match run.layout {
+                Layout::LastBlock { s } => (run.nblocks - 1, s, 0b11 << s),
+                Layout::FirstOfTwo { s } => (0, s, 0b11 << s),
+                Layout::Straddle => (0, 15, 1 << 15),
+            };
             let mut template = [0u32; 32];
-            template[..16].copy_from_slice(&runs::words(&run.blocks[0]));
-            template[16..].copy_from_slice(&runs::words(&run.blocks[1]));
-            let mut blocks = [template; N];
-            let from = if run.nblocks == 2 && run.ws >= 16 { 1 } else { 0 };
+            template[..16].copy_from_slice(&runs::words(&run.blocks[first]));
+            if first == 0 && run.nblocks == 2 {
+                template[16..].copy_from_slice(&runs::words(&run.blocks[1]));
+            }
+            let kw = BlockConsts::new(&template[..16].try_into().expect("16 words"), var).kw;
+            let state = runs::scalar_rounds(run.state_in, &kw, 0, s / 2 * 2);
             let mut fill = run.fill;
-            let done = run_streams::<N, _, _, false>(
-                run.range,
-                &run.state_in,
-                &mut blocks,
-                from,
-                run.nblocks,
-                run.ws,
-                &mut fill,
-                sink,
-            );
+            macro_rules! go {
+                ($two:literal; $($s:literal)*) => {
+                    match s {
+                        $($s => run_batches::<N, _, _, false, { $s / 2 }, $two>(
+                            run.range, &state, &run.state_in, &template, s, &mut fill, sink,
+                        ),)*
+                        _ => unreachable!("window word {s}"),
+                    }
+                };
+            }
+            let done = match run.layout {
+                Layout::LastBlock { .. } => go!(false; 0 1 2 3 4 5 6 7 8 9 10 11 12),
+                _ => go!(true; 12 13 14 15),
+            };
             if done {
                 return;
             }
