@@ -337,3 +337,85 @@ fn kernel_speed() {
         }
     }
 }
+
+/// What bounds the SHA-NI kernel on this CPU, in cycles: the latency of `sha256rnds2` and the
+/// rate at which it issues with 1, 2 and 4 independent chains, then the cost of a legacy SSE
+/// instruction after a 256-bit one has dirtied the upper halves (why no kernel mixes SHA-NI
+/// with AVX2/AVX-512 lanes in one loop). Cycles come from a chain of dependent `add`s (1 cycle
+/// each). `cargo test -p cnd-core --release sha_ni_port_limits -- --ignored --nocapture`
+#[cfg(target_arch = "x86_64")]
+#[test]
+#[ignore = "a measurement, not a test"]
+fn sha_ni_port_limits() {
+    use std::arch::asm;
+    use std::time::Instant;
+
+    const ITERS: u64 = 20_000_000;
+    fn seconds(f: impl Fn()) -> f64 {
+        let t = Instant::now();
+        f();
+        t.elapsed().as_secs_f64()
+    }
+    // 8 dependent adds per iteration.
+    let adds = seconds(|| unsafe {
+        asm!("2:", "add {x}, {x}", "add {x}, {x}", "add {x}, {x}", "add {x}, {x}",
+             "add {x}, {x}", "add {x}, {x}", "add {x}, {x}", "add {x}, {x}", "dec {n}", "jnz 2b",
+             n = inout(reg) ITERS => _, x = inout(reg) 1u64 => _, options(nostack));
+    });
+    let hz = 8.0 * ITERS as f64 / adds;
+    println!("clock ≈ {:.2} GHz (dependent adds)", hz / 1e9);
+    if !Kernel::ShaNi.is_available() {
+        println!("no SHA-NI on this CPU");
+        return;
+    }
+    let cycles = |s: f64, per_iter: f64| s * hz / (ITERS as f64 * per_iter);
+    // SAFETY (the asm blocks below): the CPU has SHA-NI; registers are declared clobbered.
+    let one = seconds(|| unsafe {
+        asm!("2:", "sha256rnds2 %xmm0, %xmm2, %xmm1", "sha256rnds2 %xmm0, %xmm1, %xmm2",
+             "sha256rnds2 %xmm0, %xmm2, %xmm1", "sha256rnds2 %xmm0, %xmm1, %xmm2", "dec {n}", "jnz 2b",
+             n = inout(reg) ITERS => _, out("xmm0") _, out("xmm1") _, out("xmm2") _, options(att_syntax, nostack));
+    });
+    println!("sha256rnds2, 1 chain : {:.2} cycles each (latency)", cycles(one, 4.0));
+    let two = seconds(|| unsafe {
+        asm!("2:", "sha256rnds2 %xmm0, %xmm2, %xmm1", "sha256rnds2 %xmm0, %xmm4, %xmm3",
+             "sha256rnds2 %xmm0, %xmm1, %xmm2", "sha256rnds2 %xmm0, %xmm3, %xmm4", "dec {n}", "jnz 2b",
+             n = inout(reg) ITERS => _, out("xmm0") _, out("xmm1") _, out("xmm2") _, out("xmm3") _, out("xmm4") _,
+             options(att_syntax, nostack));
+    });
+    println!("sha256rnds2, 2 chains: {:.2} cycles each", cycles(two, 4.0));
+    let four = seconds(|| unsafe {
+        asm!("2:", "sha256rnds2 %xmm0, %xmm2, %xmm1", "sha256rnds2 %xmm0, %xmm4, %xmm3",
+             "sha256rnds2 %xmm0, %xmm6, %xmm5", "sha256rnds2 %xmm0, %xmm8, %xmm7",
+             "sha256rnds2 %xmm0, %xmm1, %xmm2", "sha256rnds2 %xmm0, %xmm3, %xmm4",
+             "sha256rnds2 %xmm0, %xmm5, %xmm6", "sha256rnds2 %xmm0, %xmm7, %xmm8", "dec {n}", "jnz 2b",
+             n = inout(reg) ITERS => _, out("xmm0") _, out("xmm1") _, out("xmm2") _, out("xmm3") _, out("xmm4") _,
+             out("xmm5") _, out("xmm6") _, out("xmm7") _, out("xmm8") _, options(att_syntax, nostack));
+    });
+    let issue = cycles(four, 8.0);
+    println!("sha256rnds2, 4 chains: {issue:.2} cycles each (issue rate)");
+    println!(
+        "=> a nonce's 64 rounds x 2 compressions = 64 sha256rnds2 take >= {:.0} cycles: at most {:.2} M nonces/s",
+        64.0 * issue,
+        hz / (64.0 * issue) / 1e6
+    );
+    if is_x86_feature_detected!("avx2") {
+        let mixed = seconds(|| unsafe {
+            asm!("2:", "vpaddd %ymm9, %ymm9, %ymm9", "vzeroupper", "sha256rnds2 %xmm0, %xmm2, %xmm1",
+                 "sha256rnds2 %xmm0, %xmm4, %xmm3", "dec {n}", "jnz 2b",
+                 n = inout(reg) ITERS / 100 => _, out("xmm0") _, out("xmm1") _, out("xmm2") _, out("xmm3") _,
+                 out("xmm4") _, out("xmm9") _, options(att_syntax, nostack));
+        });
+        let dirty = seconds(|| unsafe {
+            asm!("2:", "vpaddd %ymm9, %ymm9, %ymm9", "sha256rnds2 %xmm0, %xmm2, %xmm1",
+                 "sha256rnds2 %xmm0, %xmm4, %xmm3", "dec {n}", "jnz 2b",
+                 n = inout(reg) ITERS / 100 => _, out("xmm0") _, out("xmm1") _, out("xmm2") _, out("xmm3") _,
+                 out("xmm4") _, out("xmm9") _, options(att_syntax, nostack));
+            asm!("vzeroupper", options(nostack));
+        });
+        println!(
+            "1 vpaddd ymm, then 2 sha256rnds2: {:.1} cycles with a vzeroupper between, {:.1} without",
+            cycles(mixed, 0.01),
+            cycles(dirty, 0.01)
+        );
+    }
+}
