@@ -244,11 +244,11 @@ unsafe fn drive<const N: usize, S: Sink>(prepared: &Prepared, range: NonceRange,
     unsafe {
         if prepared.problem().format() == Format::Bitcoin {
             // Word 3 (the nonce) is the first that varies: step 0 (rounds 0, 1) is done once.
+            let block = runs::bitcoin_block(prepared);
             let mut template = [0u32; 32];
-            template[..16].copy_from_slice(&runs::bitcoin_block(prepared));
+            template[..16].copy_from_slice(&block);
             let feed = *prepared.midstate();
-            let state =
-                runs::scalar_rounds(feed, &BlockConsts::new(&template[..16].try_into().expect("16"), 1 << 3).kw, 0, 2);
+            let state = runs::scalar_rounds(feed, &BlockConsts::new(&block, 1 << 3).kw, 0, 2);
             let mut fill = BitcoinFill { next: range.start };
             run_batches::<N, _, _, true, 1, false>(range, &state, &feed, &template, 3, &mut fill, sink);
             return;
