@@ -5,7 +5,7 @@
 
 use sha2::{Digest as _, Sha256};
 
-use crate::problem::{BitOrder, Format, Goal, Problem, leading_zeros_be};
+use crate::problem::{BitOrder, Format, Goal, Problem};
 
 /// A SHA-256 digest.
 pub type Digest = [u8; 32];
@@ -41,20 +41,17 @@ pub fn digest(problem: &Problem, nonce: u64) -> Digest {
 /// Leading zero bits of `bytes`, counted from the first byte; within a byte from the most
 /// significant bit (`Msb`) or from bit 0 (`Lsb`).
 pub fn leading_zero_bits_in(bytes: &[u8], order: BitOrder) -> u32 {
-    match order {
-        BitOrder::Msb => leading_zeros_be(bytes),
-        BitOrder::Lsb => {
-            let mut n = 0;
-            for b in bytes {
-                if *b == 0 {
-                    n += 8;
-                } else {
-                    return n + b.trailing_zeros();
-                }
-            }
-            n
+    let mut n = 0;
+    for &b in bytes {
+        if b != 0 {
+            return n + match order {
+                BitOrder::Msb => b.leading_zeros(),
+                BitOrder::Lsb => b.trailing_zeros(),
+            };
         }
+        n += 8;
     }
+    n
 }
 
 /// Leading zero bits of a digest as the problem counts them: on the digest bytes (text), or
@@ -67,6 +64,20 @@ pub fn leading_zero_bits(problem: &Problem, digest: &Digest) -> u32 {
             reversed.reverse();
             leading_zero_bits_in(&reversed, problem.bit_order())
         }
+    }
+}
+
+/// SHA-256 padding of a message's last block(s): the byte 0x80 right after the message's
+/// `len` bytes in `blocks`, and the whole message's length, `total_len` bytes, as a big-endian
+/// bit count in the last 8 bytes of `blocks`. The bytes between must already be zero.
+pub(crate) const fn pad(blocks: &mut [u8], len: usize, total_len: u64) {
+    blocks[len] = 0x80;
+    let bits = (total_len * 8).to_be_bytes();
+    let end = blocks.len() - 8;
+    let mut i = 0;
+    while i < 8 {
+        blocks[end + i] = bits[i];
+        i += 1;
     }
 }
 
@@ -145,6 +156,20 @@ pub(crate) mod tests {
             assert_eq!(leading_zero_bits(&p, &d), *msb, "msb nonce {nonce}");
             let p = p.with_bit_order(BitOrder::Lsb);
             assert_eq!(leading_zero_bits(&p, &d), *lsb, "lsb nonce {nonce}");
+        }
+    }
+
+    /// [`pad`] gives the blocks `sha2` hashes, for one and two final blocks.
+    #[test]
+    fn pad_matches_sha2() {
+        for len in [0usize, 3, 55, 56, 63, 64, 100, 119] {
+            let msg: Vec<u8> = (0..len).map(|i| (i * 7 + 1) as u8).collect();
+            let mut blocks = vec![[0u8; 64]; (len + 9).div_ceil(64)];
+            blocks.as_flattened_mut()[..len].copy_from_slice(&msg);
+            pad(blocks.as_flattened_mut(), len, len as u64);
+            let mut state = crate::kernel::IV;
+            sha2::block_api::compress256(&mut state, &blocks);
+            assert_eq!(crate::kernel::state_to_digest(&state), Digest::from(Sha256::digest(&msg)), "length {len}");
         }
     }
 

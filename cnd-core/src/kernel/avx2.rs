@@ -3,52 +3,16 @@
 //! (`simd.rs`), compiled here with `avx2`.
 
 use std::arch::x86_64::*;
-use std::sync::atomic::AtomicBool;
 
-use super::simd::{self, Fill, Job, Lanes, Sink};
-use super::{Prepared, Scan};
-use crate::problem::NonceRange;
+use super::simd::{self, Lanes};
 
 /// True when this CPU can run the kernel.
 pub(super) fn is_available() -> bool {
     is_x86_feature_detected!("avx2")
 }
 
-/// # Safety
-/// The CPU must have `avx2` ([`is_available`]).
-#[target_feature(enable = "avx2")]
-pub(super) unsafe fn scan(prepared: &Prepared, range: NonceRange, stop: &AtomicBool) -> Scan {
-    // SAFETY: this function has the features `__m256i`'s `Lanes` needs.
-    unsafe { simd::scan::<__m256i>(prepared, range, stop) }
-}
-
-/// # Safety
-/// As [`scan`].
-#[cfg(test)]
-#[target_feature(enable = "avx2")]
-pub(super) unsafe fn words(prepared: &Prepared, range: NonceRange) -> Vec<u32> {
-    // SAFETY: as in `scan`.
-    unsafe { simd::words::<__m256i>(prepared, range) }
-}
-
-#[target_feature(enable = "avx2")]
-#[inline(never)]
-unsafe fn run<
-    F: Fill,
-    S: Sink,
-    const VAR0: u32,
-    const START0: usize,
-    const VAR1: u32,
-    const TWO: bool,
-    const OUT: usize,
->(
-    job: &Job,
-    fill: &mut F,
-    sink: &mut S,
-) -> bool {
-    // SAFETY: this function has the features `__m256i`'s `Lanes` needs.
-    unsafe { simd::run::<__m256i, F, S, VAR0, START0, VAR1, TWO, OUT>(job, fill, sink) }
-}
+// `scan` and `words`, compiled with the features `__m256i`'s `Lanes` needs.
+simd::trampolines!(entry_points, "avx2", simd::drive::<__m256i, _>);
 
 macro_rules! ror {
     ($x:expr, $n:literal) => {
@@ -113,20 +77,6 @@ unsafe impl Lanes for __m256i {
             _mm256_movemask_ps(_mm256_castsi256_ps(zero)) as u32
         }
     }
-    #[inline(always)]
-    unsafe fn run<
-        F: Fill,
-        S: Sink,
-        const VAR0: u32,
-        const START0: usize,
-        const VAR1: u32,
-        const TWO: bool,
-        const OUT: usize,
-    >(
-        job: &Job,
-        fill: &mut F,
-        sink: &mut S,
-    ) -> bool {
-        unsafe { run::<F, S, VAR0, START0, VAR1, TWO, OUT>(job, fill, sink) }
-    }
+    // `run`, compiled with the same features.
+    simd::trampolines!(lanes_run, "avx2");
 }

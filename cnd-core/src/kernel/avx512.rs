@@ -6,52 +6,16 @@
 // AVX-512 intrinsics are stable since Rust 1.89, the workspace's rust-version.
 
 use std::arch::x86_64::*;
-use std::sync::atomic::AtomicBool;
 
-use super::simd::{self, Fill, Job, Lanes, Sink};
-use super::{Prepared, Scan};
-use crate::problem::NonceRange;
+use super::simd::{self, Lanes};
 
 /// True when this CPU can run the kernel.
 pub(super) fn is_available() -> bool {
     is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vl")
 }
 
-/// # Safety
-/// The CPU must have `avx512f` and `avx512vl` ([`is_available`]).
-#[target_feature(enable = "avx512f,avx512vl")]
-pub(super) unsafe fn scan(prepared: &Prepared, range: NonceRange, stop: &AtomicBool) -> Scan {
-    // SAFETY: this function has the features `__m512i`'s `Lanes` needs.
-    unsafe { simd::scan::<__m512i>(prepared, range, stop) }
-}
-
-/// # Safety
-/// As [`scan`].
-#[cfg(test)]
-#[target_feature(enable = "avx512f,avx512vl")]
-pub(super) unsafe fn words(prepared: &Prepared, range: NonceRange) -> Vec<u32> {
-    // SAFETY: as in `scan`.
-    unsafe { simd::words::<__m512i>(prepared, range) }
-}
-
-#[target_feature(enable = "avx512f,avx512vl")]
-#[inline(never)]
-unsafe fn run<
-    F: Fill,
-    S: Sink,
-    const VAR0: u32,
-    const START0: usize,
-    const VAR1: u32,
-    const TWO: bool,
-    const OUT: usize,
->(
-    job: &Job,
-    fill: &mut F,
-    sink: &mut S,
-) -> bool {
-    // SAFETY: this function has the features `__m512i`'s `Lanes` needs.
-    unsafe { simd::run::<__m512i, F, S, VAR0, START0, VAR1, TWO, OUT>(job, fill, sink) }
-}
+// `scan` and `words`, compiled with the features `__m512i`'s `Lanes` needs.
+simd::trampolines!(entry_points, "avx512f,avx512vl", simd::drive::<__m512i, _>);
 
 // SAFETY: every method is called only by the kernel above, after `is_available`.
 unsafe impl Lanes for __m512i {
@@ -129,20 +93,6 @@ unsafe impl Lanes for __m512i {
     unsafe fn zero_lanes(self, mask: Self) -> u32 {
         unsafe { u32::from(_mm512_testn_epi32_mask(self, mask)) }
     }
-    #[inline(always)]
-    unsafe fn run<
-        F: Fill,
-        S: Sink,
-        const VAR0: u32,
-        const START0: usize,
-        const VAR1: u32,
-        const TWO: bool,
-        const OUT: usize,
-    >(
-        job: &Job,
-        fill: &mut F,
-        sink: &mut S,
-    ) -> bool {
-        unsafe { run::<F, S, VAR0, START0, VAR1, TWO, OUT>(job, fill, sink) }
-    }
+    // `run`, compiled with the same features.
+    simd::trampolines!(lanes_run, "avx512f,avx512vl");
 }

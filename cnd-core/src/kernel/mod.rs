@@ -9,7 +9,7 @@
 use std::sync::atomic::AtomicBool;
 
 use crate::hash::{self, Digest};
-use crate::problem::{BitOrder, Format, Goal, NonceRange, Problem, leading_zeros_be};
+use crate::problem::{BITCOIN_HEADER_LEN, BitOrder, Format, Goal, NonceRange, Problem};
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
@@ -26,6 +26,13 @@ mod simd;
 /// The SHA-256 initial state.
 pub(crate) const IV: [u32; 8] =
     [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
+
+/// The second hash's block: a 32-byte digest (left zero here) and its padding.
+pub(crate) const SECOND_BLOCK: [u8; 64] = {
+    let mut block = [0u8; 64];
+    hash::pad(&mut block, 32, 32);
+    block
+};
 
 /// How many nonces a kernel hashes between two looks at the stop flag.
 pub(crate) const STOP_CHECK_INTERVAL: u64 = 4096;
@@ -221,23 +228,19 @@ impl EarlyTest {
         // How many of the first bits (in the problem's reading order) must be zero.
         let zero_bits = match problem.goal() {
             Goal::LeadingZeros(d) => d,
-            Goal::Target(t) => leading_zeros_be(&t),
+            Goal::Target(t) => hash::leading_zero_bits_in(&t, BitOrder::Msb),
         }
         .min(32);
-        // Bit i in reading order of the 4 bytes read first, as a bit of the big-endian word.
         let order = match problem.goal() {
             Goal::Target(_) => BitOrder::Msb,
             Goal::LeadingZeros(_) => problem.bit_order(),
         };
-        let mut mask = 0u32;
-        for i in 0..zero_bits {
-            let byte = i / 8;
-            let bit = match order {
-                BitOrder::Msb => 7 - i % 8,
-                BitOrder::Lsb => i % 8,
-            };
-            mask |= 1 << ((3 - byte) * 8 + bit);
-        }
+        // A bit of the big-endian word is in the mask when it comes before bit `zero_bits` in
+        // reading order: a word with only that bit set has fewer leading zero bits.
+        let mask = (0..32)
+            .map(|bit| 1u32 << bit)
+            .filter(|w| hash::leading_zero_bits_in(&w.to_be_bytes(), order) < zero_bits)
+            .fold(0, |mask, w| mask | w);
         match problem.format() {
             Format::Text => EarlyTest { word: 0, swap_bytes: false, mask },
             // Reversed digest: its first 4 bytes are digest[31], [30], [29], [28] = word 7 swapped.
@@ -306,6 +309,29 @@ impl Prepared {
         self.compressed_len
     }
 
+    /// The padded final block(s) of `nonce`'s text-format message (the tail, the nonce's
+    /// decimal digits, the padding) and how many there are (1 or 2).
+    pub(crate) fn text_blocks(&self, nonce: u64) -> ([[u8; 64]; 2], usize) {
+        let digits = nonce.to_string();
+        let msg_len = self.tail.len() + digits.len();
+        let nblocks = (msg_len + 9).div_ceil(64);
+        let mut blocks = [[0u8; 64]; 2];
+        let bytes = &mut blocks.as_flattened_mut()[..64 * nblocks];
+        bytes[..self.tail.len()].copy_from_slice(&self.tail);
+        bytes[self.tail.len()..msg_len].copy_from_slice(digits.as_bytes());
+        hash::pad(bytes, msg_len, self.compressed_len + msg_len as u64);
+        (blocks, nblocks)
+    }
+
+    /// The Bitcoin format's second block, padded: header bytes 64..76, then the nonce
+    /// (bytes 12..16, left zero here), then the padding of the 80-byte header.
+    pub(crate) fn bitcoin_block(&self) -> [u8; 64] {
+        let mut block = [0u8; 64];
+        block[..self.tail.len()].copy_from_slice(&self.tail);
+        hash::pad(&mut block, BITCOIN_HEADER_LEN - 64, BITCOIN_HEADER_LEN as u64);
+        block
+    }
+
     /// The full golden test on a final state (the second hash's output words).
     pub fn is_golden_state(&self, state: &[u32; 8]) -> bool {
         hash::is_golden(&self.problem, &state_to_digest(state))
@@ -319,6 +345,14 @@ pub fn state_to_digest(state: &[u32; 8]) -> Digest {
         d[4 * i..4 * i + 4].copy_from_slice(&w.to_be_bytes());
     }
     d
+}
+
+/// CPU time the calling thread has run, in seconds, from `/proc/thread-self/schedstat`
+/// (Linux): rates per CPU-second are disturbed less by other processes than wall-clock ones.
+/// `None` where that file cannot be read (other systems).
+pub fn thread_cpu_seconds() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    Some(s.split_whitespace().next()?.parse::<u64>().ok()? as f64 / 1e9)
 }
 
 /// The nonces of `range` split where the decimal digit count changes (9 → 10, 99 → 100, …),

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use sha2::block_api::compress256;
 
-use super::{IV, Prepared, STOP_CHECK_INTERVAL, Scan, digit_segments};
+use super::{IV, Prepared, SECOND_BLOCK, STOP_CHECK_INTERVAL, Scan, digit_segments};
 use crate::problem::{Format, NonceRange};
 
 pub(super) fn scan(prepared: &Prepared, range: NonceRange, stop: &AtomicBool) -> Scan {
@@ -18,12 +18,10 @@ pub(super) fn scan(prepared: &Prepared, range: NonceRange, stop: &AtomicBool) ->
 /// The second hash of a 32-byte digest: one block, constant padding.
 #[inline(always)]
 fn second_hash(first: &[u32; 8]) -> [u32; 8] {
-    let mut block = [0u8; 64];
+    let mut block = SECOND_BLOCK;
     for (i, w) in first.iter().enumerate() {
         block[4 * i..4 * i + 4].copy_from_slice(&w.to_be_bytes());
     }
-    block[32] = 0x80;
-    block[56..].copy_from_slice(&256u64.to_be_bytes());
     let mut state = IV;
     compress256(&mut state, &[block]);
     state
@@ -31,22 +29,11 @@ fn second_hash(first: &[u32; 8]) -> [u32; 8] {
 
 fn scan_text(prepared: &Prepared, range: NonceRange, stop: &AtomicBool) -> Scan {
     let early = prepared.early_test();
-    let tail = prepared.tail();
+    let digits_at = prepared.tail().len();
     let mut hashes = 0u64;
     for (segment, digits) in digit_segments(range) {
-        // The padded final block(s): tail ++ digits ++ 0x80 ++ zeros ++ bit length.
-        let msg_len = tail.len() + digits;
-        let nblocks = (msg_len + 9).div_ceil(64);
-        let mut buf = [[0u8; 64]; 2];
-        let bytes = buf.as_flattened_mut();
-        bytes[..tail.len()].copy_from_slice(tail);
-        let ascii = segment.start.to_string();
-        bytes[tail.len()..msg_len].copy_from_slice(ascii.as_bytes());
-        bytes[msg_len] = 0x80;
-        let bit_len = (prepared.compressed_len() + msg_len as u64) * 8;
-        bytes[nblocks * 64 - 8..nblocks * 64].copy_from_slice(&bit_len.to_be_bytes());
-        let digits_at = tail.len();
-
+        // The padded final block(s); the digits are then incremented in place.
+        let (mut buf, nblocks) = prepared.text_blocks(segment.start);
         let mut nonce = segment.start;
         while nonce < segment.end {
             if (nonce - segment.start).is_multiple_of(STOP_CHECK_INTERVAL) && stop.load(Ordering::Relaxed) {
@@ -84,10 +71,7 @@ pub(crate) fn increment_ascii(digits: &mut [u8]) {
 
 fn scan_bitcoin(prepared: &Prepared, range: NonceRange, stop: &AtomicBool) -> Scan {
     let early = prepared.early_test();
-    let mut block = [0u8; 64];
-    block[..12].copy_from_slice(prepared.tail());
-    block[16] = 0x80;
-    block[56..].copy_from_slice(&640u64.to_be_bytes());
+    let mut block = prepared.bitcoin_block();
     let mut hashes = 0u64;
     for nonce in range.start..range.end {
         if (nonce - range.start).is_multiple_of(STOP_CHECK_INTERVAL) && stop.load(Ordering::Relaxed) {

@@ -10,7 +10,7 @@
 //! work is negligible. Inside a run the window's digits are kept as ASCII in a `u64` and
 //! incremented in place ([`TextFill`]).
 
-use super::Prepared;
+use super::{Prepared, SECOND_BLOCK};
 use crate::problem::NonceRange;
 
 /// The SHA-256 round constants.
@@ -57,8 +57,14 @@ pub(super) fn compress(state: &[u32; 8], block: &[u8]) -> [u32; 8] {
 }
 
 /// The 16 big-endian words of a 64-byte block.
-pub(super) fn words(block: &[u8]) -> [u32; 16] {
-    std::array::from_fn(|i| u32::from_be_bytes(block[4 * i..4 * i + 4].try_into().expect("4 bytes")))
+pub(super) const fn words(block: &[u8; 64]) -> [u32; 16] {
+    let mut w = [0u32; 16];
+    let mut i = 0;
+    while i < 16 {
+        w[i] = u32::from_be_bytes([block[4 * i], block[4 * i + 1], block[4 * i + 2], block[4 * i + 3]]);
+        i += 1;
+    }
+    w
 }
 
 /// Which of the 64 schedule words vary, given which of the 16 message words vary.
@@ -129,13 +135,11 @@ impl BlockConsts {
     }
 }
 
+/// The second hash's block as words: the digest (words 0..8, left zero) and the padding.
+pub(super) const SECOND_WORDS: [u32; 16] = words(&SECOND_BLOCK);
+
 /// The second hash's block: a 32-byte digest (words 0..8 vary) and constant padding.
-pub(super) const SECOND: BlockConsts = {
-    let mut w = [0u32; 16];
-    w[8] = 0x8000_0000;
-    w[15] = 256;
-    BlockConsts::new(&w, 0xff)
-};
+pub(super) const SECOND: BlockConsts = BlockConsts::new(&SECOND_WORDS, 0xff);
 
 /// The ASCII digits of the window, kept in a big-endian `u64` and incremented in place
 /// (SWAR: each digit byte is held as `digit + 246`, so a carry out of a 9 is a byte overflow).
@@ -197,6 +201,26 @@ pub(super) struct Run {
     pub(super) fill: TextFill,
 }
 
+impl Run {
+    /// Where the window's first word is: the index of the block that holds it (the first
+    /// block hashed per nonce), its word in that block, and which of that block's 16 words
+    /// vary (the window's words within the block).
+    pub(super) fn window(&self) -> (usize, usize, u32) {
+        let (block, s) = match self.layout {
+            Layout::LastBlock { s } => (self.nblocks - 1, s),
+            Layout::FirstOfTwo { s } => (0, s),
+            Layout::Straddle => (0, 15),
+        };
+        (block, s, window_var(s))
+    }
+}
+
+/// The varying words of a block whose window starts at word `s`: `s` and `s + 1` if that is
+/// still in the block.
+pub(super) const fn window_var(s: usize) -> u32 {
+    (0b11 << s) & 0xffff
+}
+
 /// Splits a text-format range into runs, in increasing nonce order.
 pub(super) fn text_runs(prepared: &Prepared, range: NonceRange) -> impl Iterator<Item = Run> + '_ {
     super::digit_segments(range).flat_map(move |(segment, digits)| {
@@ -219,7 +243,6 @@ pub(super) fn text_runs(prepared: &Prepared, range: NonceRange) -> impl Iterator
             (_, 15) => Layout::Straddle,
             (_, s) => Layout::FirstOfTwo { s },
         };
-        let bit_len = (prepared.compressed_len() + msg_len as u64) * 8;
         let mut start = segment.start;
         std::iter::from_fn(move || {
             if start >= segment.end {
@@ -228,11 +251,9 @@ pub(super) fn text_runs(prepared: &Prepared, range: NonceRange) -> impl Iterator
             let end = (start / run_len + 1).checked_mul(run_len).map_or(segment.end, |e| e.min(segment.end));
             let range = NonceRange { start, end };
             start = end;
-            let mut bytes = [0u8; 128];
-            bytes[..tail.len()].copy_from_slice(tail);
-            bytes[tail.len()..msg_len].copy_from_slice(range.start.to_string().as_bytes());
-            bytes[msg_len] = 0x80;
-            bytes[nblocks * 64 - 8..nblocks * 64].copy_from_slice(&bit_len.to_be_bytes());
+            let (blocks, n) = prepared.text_blocks(range.start);
+            debug_assert_eq!(n, nblocks);
+            let bytes = blocks.as_flattened();
             let window = u64::from_be_bytes(bytes[4 * ws..4 * ws + 8].try_into().expect("8 bytes"));
             let ascii_bias = field & 0xc6c6_c6c6_c6c6_c6c6;
             let fill = TextFill {
@@ -242,9 +263,6 @@ pub(super) fn text_runs(prepared: &Prepared, range: NonceRange) -> impl Iterator
                 high: field & 0x8080_8080_8080_8080,
                 ascii_bias,
             };
-            let mut blocks = [[0u8; 64]; 2];
-            blocks[0].copy_from_slice(&bytes[..64]);
-            blocks[1].copy_from_slice(&bytes[64..]);
             let state_in =
                 if nblocks == 2 && ws >= 16 { compress(prepared.midstate(), &blocks[0]) } else { *prepared.midstate() };
             Some(Run { range, blocks, nblocks, layout, state_in, fill })
@@ -252,18 +270,10 @@ pub(super) fn text_runs(prepared: &Prepared, range: NonceRange) -> impl Iterator
     })
 }
 
-/// The Bitcoin format's second block: header bytes 64..76, the nonce word (3), padding.
-pub(super) fn bitcoin_block(prepared: &Prepared) -> [u32; 16] {
-    let mut block = [0u8; 64];
-    block[..12].copy_from_slice(prepared.tail());
-    block[16] = 0x80;
-    block[56..].copy_from_slice(&640u64.to_be_bytes());
-    words(&block)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hash;
     use crate::problem::Problem;
 
     #[test]
@@ -279,14 +289,10 @@ mod tests {
                     let mut msg = [0u8; 128];
                     let text = format!("COMSM0010cloud{n}");
                     msg[..text.len()].copy_from_slice(text.as_bytes());
-                    msg[text.len()] = 0x80;
+                    hash::pad(&mut msg[..64 * run.nblocks], text.len(), text.len() as u64);
                     // The window's first word, counted over both blocks.
-                    let ws = match run.layout {
-                        Layout::LastBlock { s } => s + 16 * (run.nblocks - 1),
-                        Layout::FirstOfTwo { s } => s,
-                        Layout::Straddle => 15,
-                    };
-                    let w = 4 * ws;
+                    let (block, s, _) = run.window();
+                    let w = 4 * (16 * block + s);
                     assert_eq!(hi, u32::from_be_bytes(msg[w..w + 4].try_into().unwrap()), "nonce {n}");
                     assert_eq!(lo, u32::from_be_bytes(msg[w + 4..w + 8].try_into().unwrap()), "nonce {n}");
                 }

@@ -10,11 +10,10 @@
 //! (digest word 7 is then known).
 
 use std::arch::x86_64::*;
-use std::sync::atomic::AtomicBool;
 
-use super::runs::{self, BlockConsts, K, Layout};
-use super::simd::{BitcoinFill, Fill, ScanSink, Sink};
-use super::{IV, Prepared, Scan};
+use super::runs::{self, BlockConsts, K, Layout, SECOND_WORDS};
+use super::simd::{self, BitcoinFill, Fill, Sink};
+use super::{IV, Prepared};
 use crate::problem::{Format, NonceRange};
 
 /// Messages in flight (2, 3 and 4 measured within 2 % of each other here; see `kernel_speed`).
@@ -25,26 +24,8 @@ pub(super) fn is_available() -> bool {
     is_x86_feature_detected!("sha") && is_x86_feature_detected!("sse4.1") && is_x86_feature_detected!("ssse3")
 }
 
-/// # Safety
-/// The CPU must have `sha`, `ssse3` and `sse4.1` ([`is_available`]).
-#[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
-pub(super) unsafe fn scan(prepared: &Prepared, range: NonceRange, stop: &AtomicBool) -> Scan {
-    let mut sink = ScanSink::new(prepared, stop);
-    // SAFETY: this function has the features `drive` needs.
-    unsafe { drive::<STREAMS, _>(prepared, range, &mut sink) };
-    sink.scan
-}
-
-/// # Safety
-/// As [`scan`].
-#[cfg(test)]
-#[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
-pub(super) unsafe fn words(prepared: &Prepared, range: NonceRange) -> Vec<u32> {
-    let mut sink = super::simd::CollectSink::default();
-    // SAFETY: as in `scan`.
-    unsafe { drive::<STREAMS, _>(prepared, range, &mut sink) };
-    sink.words
-}
+// `scan` and `words`, compiled with the features `drive` needs.
+simd::trampolines!(entry_points, "sha,sse2,ssse3,sse4.1", drive::<STREAMS, _>);
 
 /// [`scan`] with `N` streams (to compare stream counts).
 ///
@@ -52,8 +33,12 @@ pub(super) unsafe fn words(prepared: &Prepared, range: NonceRange) -> Vec<u32> {
 /// As [`scan`].
 #[cfg(test)]
 #[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
-pub(super) unsafe fn scan_streams<const N: usize>(prepared: &Prepared, range: NonceRange, stop: &AtomicBool) -> Scan {
-    let mut sink = ScanSink::new(prepared, stop);
+pub(super) unsafe fn scan_streams<const N: usize>(
+    prepared: &Prepared,
+    range: NonceRange,
+    stop: &std::sync::atomic::AtomicBool,
+) -> super::Scan {
+    let mut sink = simd::ScanSink::new(prepared, stop);
     // SAFETY: as in `scan`.
     unsafe { drive::<N, _>(prepared, range, &mut sink) };
     sink.scan
@@ -149,8 +134,9 @@ impl<const N: usize> Streams<N> {
     #[inline(always)]
     unsafe fn second(&mut self) {
         unsafe {
-            let pad0 = _mm_set_epi32(0, 0, 0, 0x8000_0000u32 as i32);
-            let pad1 = _mm_set_epi32(256, 0, 0, 0);
+            let w = SECOND_WORDS.map(|x| x as i32);
+            let pad0 = _mm_set_epi32(w[11], w[10], w[9], w[8]);
+            let pad1 = _mm_set_epi32(w[15], w[14], w[13], w[12]);
             for (s, mj) in self.st.iter_mut().zip(self.m.iter_mut()) {
                 let [abef, cdgh] = *s;
                 *mj = [
@@ -244,7 +230,7 @@ unsafe fn drive<const N: usize, S: Sink>(prepared: &Prepared, range: NonceRange,
     unsafe {
         if prepared.problem().format() == Format::Bitcoin {
             // Word 3 (the nonce) is the first that varies: step 0 (rounds 0, 1) is done once.
-            let block = runs::bitcoin_block(prepared);
+            let block = runs::words(&prepared.bitcoin_block());
             let mut template = [0u32; 32];
             template[..16].copy_from_slice(&block);
             let feed = *prepared.midstate();
@@ -256,11 +242,7 @@ unsafe fn drive<const N: usize, S: Sink>(prepared: &Prepared, range: NonceRange,
         for run in runs::text_runs(prepared, range) {
             // The window's words within the blocks hashed per nonce, and the first block's
             // varying words: the steps before the first one that reads them are done once.
-            let (first, s, var) = match run.layout {
-                Layout::LastBlock { s } => (run.nblocks - 1, s, 0b11 << s),
-                Layout::FirstOfTwo { s } => (0, s, 0b11 << s),
-                Layout::Straddle => (0, 15, 1 << 15),
-            };
+            let (first, s, var) = run.window();
             let mut template = [0u32; 32];
             template[..16].copy_from_slice(&runs::words(&run.blocks[first]));
             if first == 0 && run.nblocks == 2 {

@@ -10,8 +10,8 @@
 //! that do not feed it (for Bitcoin, the last three rounds of the second hash).
 //!
 //! The entry points live in `avx512.rs` and `avx2.rs`: each implements [`Lanes`] with its
-//! intrinsics and provides [`Lanes::run`], compiled with its target features, into which all
-//! of this is inlined.
+//! intrinsics, and [`trampolines!`] gives it [`Lanes::run`] and its `scan`, compiled with its
+//! target features, into which all of this is inlined.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -19,6 +19,70 @@ use super::runs::{self, BlockConsts, Layout, SECOND, TextFill, schedule_var};
 use super::{IV, Prepared, STOP_CHECK_INTERVAL, Scan};
 use crate::hash;
 use crate::problem::{Format, NonceRange};
+
+/// The `#[target_feature]` trampolines of a kernel: functions compiled with its CPU features
+/// that only call the generic code, which is inlined into them (a feature cannot be a generic
+/// parameter).
+///
+/// - `trampolines!(entry_points, "features", drive)`: the kernel's `scan` and (tests) `words`,
+///   over its `drive(prepared, range, sink)`.
+/// - `trampolines!(lanes_run, "features")`, in an `impl Lanes`: [`Lanes::run`].
+macro_rules! trampolines {
+    (entry_points, $features:literal, $drive:expr) => {
+        /// Scans `range` (see `Kernel::scan`).
+        ///
+        /// # Safety
+        /// The CPU must have the kernel's features (`is_available`).
+        #[target_feature(enable = $features)]
+        pub(super) unsafe fn scan(
+            prepared: &$crate::kernel::Prepared,
+            range: $crate::problem::NonceRange,
+            stop: &::std::sync::atomic::AtomicBool,
+        ) -> $crate::kernel::Scan {
+            let mut sink = $crate::kernel::simd::ScanSink::new(prepared, stop);
+            // SAFETY: this function has the features `drive` needs.
+            unsafe { $drive(prepared, range, &mut sink) };
+            sink.scan
+        }
+
+        /// Every nonce's output word (see `Kernel::output_words`).
+        ///
+        /// # Safety
+        /// As `scan`.
+        #[cfg(test)]
+        #[target_feature(enable = $features)]
+        pub(super) unsafe fn words(
+            prepared: &$crate::kernel::Prepared,
+            range: $crate::problem::NonceRange,
+        ) -> Vec<u32> {
+            let mut sink = $crate::kernel::simd::CollectSink::default();
+            // SAFETY: as in `scan`.
+            unsafe { $drive(prepared, range, &mut sink) };
+            sink.words
+        }
+    };
+    (lanes_run, $features:literal) => {
+        #[target_feature(enable = $features)]
+        #[inline(never)]
+        unsafe fn run<
+            F: $crate::kernel::simd::Fill,
+            S: $crate::kernel::simd::Sink,
+            const VAR0: u32,
+            const START0: usize,
+            const VAR1: u32,
+            const TWO: bool,
+            const OUT: usize,
+        >(
+            job: &$crate::kernel::simd::Job,
+            fill: &mut F,
+            sink: &mut S,
+        ) -> bool {
+            // SAFETY: this function has the features `Self`'s `Lanes` needs.
+            unsafe { $crate::kernel::simd::run::<Self, F, S, VAR0, START0, VAR1, TWO, OUT>(job, fill, sink) }
+        }
+    };
+}
+pub(super) use trampolines;
 
 /// A vector of 32-bit lanes and the SHA-256 operations on it.
 ///
@@ -54,7 +118,7 @@ pub(super) unsafe trait Lanes: Copy {
     unsafe fn xor(self, b: Self) -> Self;
     /// Bit `i` set when lane `i` of `self & mask` is zero.
     unsafe fn zero_lanes(self, mask: Self) -> u32;
-    /// [`run`] for this vector type, compiled with its target features.
+    /// [`run`] for this vector type, compiled with its target features (`trampolines!`).
     #[allow(clippy::too_many_arguments)]
     unsafe fn run<
         F: Fill,
@@ -225,72 +289,14 @@ pub(super) struct Job {
     pub(super) c1: BlockConsts,
 }
 
+/// `$m!(t)` for every round `t` of 0..64, `t` a literal.
 macro_rules! seq64 {
     ($m:ident) => {
-        $m!(0);
-        $m!(1);
-        $m!(2);
-        $m!(3);
-        $m!(4);
-        $m!(5);
-        $m!(6);
-        $m!(7);
-        $m!(8);
-        $m!(9);
-        $m!(10);
-        $m!(11);
-        $m!(12);
-        $m!(13);
-        $m!(14);
-        $m!(15);
-        $m!(16);
-        $m!(17);
-        $m!(18);
-        $m!(19);
-        $m!(20);
-        $m!(21);
-        $m!(22);
-        $m!(23);
-        $m!(24);
-        $m!(25);
-        $m!(26);
-        $m!(27);
-        $m!(28);
-        $m!(29);
-        $m!(30);
-        $m!(31);
-        $m!(32);
-        $m!(33);
-        $m!(34);
-        $m!(35);
-        $m!(36);
-        $m!(37);
-        $m!(38);
-        $m!(39);
-        $m!(40);
-        $m!(41);
-        $m!(42);
-        $m!(43);
-        $m!(44);
-        $m!(45);
-        $m!(46);
-        $m!(47);
-        $m!(48);
-        $m!(49);
-        $m!(50);
-        $m!(51);
-        $m!(52);
-        $m!(53);
-        $m!(54);
-        $m!(55);
-        $m!(56);
-        $m!(57);
-        $m!(58);
-        $m!(59);
-        $m!(60);
-        $m!(61);
-        $m!(62);
-        $m!(63);
+        seq64!($m; 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31
+            32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56 57 58 59 60 61 62 63)
+    };
+    ($m:ident; $($t:literal)*) => {
+        $($m!($t);)*
     };
 }
 
@@ -443,40 +449,16 @@ pub(super) unsafe fn run<
     }
 }
 
-/// Scans `range` with lanes `V`.
-///
-/// # Safety
-/// Only where `V`'s CPU features are available.
-pub(super) unsafe fn scan<V: Lanes>(prepared: &Prepared, range: NonceRange, stop: &AtomicBool) -> Scan {
-    let mut sink = ScanSink::new(prepared, stop);
-    // SAFETY: forwarded from the caller.
-    unsafe { drive::<V, _>(prepared, range, &mut sink) };
-    sink.scan
-}
-
-/// Every nonce's output word (tests).
-///
-/// # Safety
-/// Only where `V`'s CPU features are available.
-#[cfg(test)]
-pub(super) unsafe fn words<V: Lanes>(prepared: &Prepared, range: NonceRange) -> Vec<u32> {
-    let mut sink = CollectSink::default();
-    // SAFETY: forwarded from the caller.
-    unsafe { drive::<V, _>(prepared, range, &mut sink) };
-    sink.words
-}
-
 /// Splits `range` into runs and hashes each with the variant that fits its layout.
 ///
 /// # Safety
 /// Only where `V`'s CPU features are available.
-unsafe fn drive<V: Lanes, S: Sink>(prepared: &Prepared, range: NonceRange, sink: &mut S) {
+pub(super) unsafe fn drive<V: Lanes, S: Sink>(prepared: &Prepared, range: NonceRange, sink: &mut S) {
     // SAFETY (whole body): forwarded from the caller.
     unsafe {
         if prepared.problem().format() == Format::Bitcoin {
             debug_assert_eq!(ScanSink::out_word(prepared), 7);
-            let words = runs::bitcoin_block(prepared);
-            let c0 = BlockConsts::new(&words, 1 << 3);
+            let c0 = BlockConsts::new(&runs::words(&prepared.bitcoin_block()), 1 << 3);
             let feed = *prepared.midstate();
             let job = Job { range, state: runs::scalar_rounds(feed, &c0.kw, 0, 3), feed, c0, c1: c0 };
             let mut fill = BitcoinFill { next: range.start };
@@ -485,44 +467,27 @@ unsafe fn drive<V: Lanes, S: Sink>(prepared: &Prepared, range: NonceRange, sink:
         }
         debug_assert_eq!(ScanSink::out_word(prepared), 0);
         for run in runs::text_runs(prepared, range) {
+            let (block, s, var) = run.window();
+            let c0 = BlockConsts::new(&runs::words(&run.blocks[block]), var);
+            let state = runs::scalar_rounds(run.state_in, &c0.kw, 0, s);
+            // Block 1 follows when the window is in block 0 of two; its word 0 varies when the
+            // window straddles the blocks.
+            let c1 = BlockConsts::new(&runs::words(&run.blocks[1]), u32::from(s == 15));
+            let job = Job { range: run.range, state, feed: run.state_in, c0, c1 };
             let mut fill = run.fill;
-            let w0 = runs::words(&run.blocks[0]);
-            let w1 = runs::words(&run.blocks[1]);
-            let done = match run.layout {
-                Layout::LastBlock { s } => {
-                    let w = if run.nblocks == 2 { &w1 } else { &w0 };
-                    let c0 = BlockConsts::new(w, 0b11 << s);
-                    let state = runs::scalar_rounds(run.state_in, &c0.kw, 0, s);
-                    let job = Job { range: run.range, state, feed: run.state_in, c0, c1: c0 };
-                    macro_rules! last {
-                        ($($s:literal)*) => {
-                            match s {
-                                $($s => V::run::<_, _, { 0b11 << $s }, $s, 0, false, 0>(&job, &mut fill, sink),)*
-                                _ => unreachable!("window word {s}"),
-                            }
-                        };
-                    }
-                    last!(0 1 2 3 4 5 6 7 8 9 10 11 12)
-                }
-                Layout::FirstOfTwo { s } => {
-                    let c0 = BlockConsts::new(&w0, 0b11 << s);
-                    let state = runs::scalar_rounds(run.state_in, &c0.kw, 0, s);
-                    let c1 = BlockConsts::new(&w1, 0);
-                    let job = Job { range: run.range, state, feed: run.state_in, c0, c1 };
+            macro_rules! go {
+                ($two:literal; $($s:literal)*) => {
                     match s {
-                        12 => V::run::<_, _, { 0b11 << 12 }, 12, 0, true, 0>(&job, &mut fill, sink),
-                        13 => V::run::<_, _, { 0b11 << 13 }, 13, 0, true, 0>(&job, &mut fill, sink),
-                        14 => V::run::<_, _, { 0b11 << 14 }, 14, 0, true, 0>(&job, &mut fill, sink),
+                        $($s => V::run::<_, _, { runs::window_var($s) }, $s, { ($s == 15) as u32 }, $two, 0>(
+                            &job, &mut fill, sink,
+                        ),)*
                         _ => unreachable!("window word {s}"),
                     }
-                }
-                Layout::Straddle => {
-                    let c0 = BlockConsts::new(&w0, 1 << 15);
-                    let state = runs::scalar_rounds(run.state_in, &c0.kw, 0, 15);
-                    let c1 = BlockConsts::new(&w1, 1);
-                    let job = Job { range: run.range, state, feed: run.state_in, c0, c1 };
-                    V::run::<_, _, { 1 << 15 }, 15, 1, true, 0>(&job, &mut fill, sink)
-                }
+                };
+            }
+            let done = match run.layout {
+                Layout::LastBlock { .. } => go!(false; 0 1 2 3 4 5 6 7 8 9 10 11 12),
+                Layout::FirstOfTwo { .. } | Layout::Straddle => go!(true; 12 13 14 15),
             };
             if done {
                 return;

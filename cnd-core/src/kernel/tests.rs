@@ -282,10 +282,22 @@ fn the_best_kernel_is_available_and_first() {
     assert_eq!(best, Kernel::Portable);
 }
 
-/// CPU seconds this thread has run (Linux), for rates that other processes disturb less.
-fn thread_cpu_seconds() -> f64 {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
-    s.split_whitespace().next().and_then(|x| x.parse::<u64>().ok()).unwrap_or(0) as f64 / 1e9
+#[cfg(target_os = "linux")]
+#[test]
+fn thread_cpu_seconds_counts_this_threads_work() {
+    let before = thread_cpu_seconds().expect("schedstat on Linux");
+    let wall = std::time::Instant::now();
+    let mut x = 1u64;
+    while wall.elapsed().as_secs_f64() < 0.2 {
+        x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+    }
+    let wall = wall.elapsed().as_secs_f64();
+    let spent = thread_cpu_seconds().expect("schedstat on Linux") - before;
+    // Seconds, at most the wall time (a busy machine may give this thread less).
+    assert!(spent > 0.01 * wall && spent <= wall + 0.01, "{spent} CPU seconds in {wall} s");
+    // A new thread's clock has not counted this thread's work.
+    let other = std::thread::spawn(thread_cpu_seconds).join().unwrap().expect("schedstat in a new thread");
+    assert!(other < spent, "new thread {other} s, this thread {spent} s");
 }
 
 /// Rough rates per CPU-second of every kernel (and SHA-NI stream counts): a tuning aid,
@@ -328,9 +340,9 @@ fn kernel_speed() {
             let mut best = 0f64;
             for rep in 0..3u64 {
                 let range = NonceRange::new(start + rep * (1 << 24), start + (rep + 1) * (1 << 24)).unwrap();
-                let c0 = thread_cpu_seconds();
+                let c0 = thread_cpu_seconds().expect("CPU time (Linux)");
                 let s = scan(&prepared, range);
-                let rate = s.hashes as f64 / (thread_cpu_seconds() - c0);
+                let rate = s.hashes as f64 / (thread_cpu_seconds().expect("CPU time") - c0);
                 best = best.max(rate);
             }
             println!("{format:<8} {name:<18} {:>7.2} M nonces per CPU-second", best / 1e6);
@@ -368,21 +380,22 @@ fn sha_ni_port_limits() {
         println!("no SHA-NI on this CPU");
         return;
     }
-    let cycles = |s: f64, per_iter: f64| s * hz / (ITERS as f64 * per_iter);
+    // Cycles per one of `count` instructions (or iterations) that took `s` seconds.
+    let cycles = |s: f64, count: u64| s * hz / count as f64;
     // SAFETY (the asm blocks below): the CPU has SHA-NI; registers are declared clobbered.
     let one = seconds(|| unsafe {
         asm!("2:", "sha256rnds2 %xmm0, %xmm2, %xmm1", "sha256rnds2 %xmm0, %xmm1, %xmm2",
              "sha256rnds2 %xmm0, %xmm2, %xmm1", "sha256rnds2 %xmm0, %xmm1, %xmm2", "dec {n}", "jnz 2b",
              n = inout(reg) ITERS => _, out("xmm0") _, out("xmm1") _, out("xmm2") _, options(att_syntax, nostack));
     });
-    println!("sha256rnds2, 1 chain : {:.2} cycles each (latency)", cycles(one, 4.0));
+    println!("sha256rnds2, 1 chain : {:.2} cycles each (latency)", cycles(one, 4 * ITERS));
     let two = seconds(|| unsafe {
         asm!("2:", "sha256rnds2 %xmm0, %xmm2, %xmm1", "sha256rnds2 %xmm0, %xmm4, %xmm3",
              "sha256rnds2 %xmm0, %xmm1, %xmm2", "sha256rnds2 %xmm0, %xmm3, %xmm4", "dec {n}", "jnz 2b",
              n = inout(reg) ITERS => _, out("xmm0") _, out("xmm1") _, out("xmm2") _, out("xmm3") _, out("xmm4") _,
              options(att_syntax, nostack));
     });
-    println!("sha256rnds2, 2 chains: {:.2} cycles each", cycles(two, 4.0));
+    println!("sha256rnds2, 2 chains: {:.2} cycles each", cycles(two, 4 * ITERS));
     let four = seconds(|| unsafe {
         asm!("2:", "sha256rnds2 %xmm0, %xmm2, %xmm1", "sha256rnds2 %xmm0, %xmm4, %xmm3",
              "sha256rnds2 %xmm0, %xmm6, %xmm5", "sha256rnds2 %xmm0, %xmm8, %xmm7",
@@ -391,7 +404,7 @@ fn sha_ni_port_limits() {
              n = inout(reg) ITERS => _, out("xmm0") _, out("xmm1") _, out("xmm2") _, out("xmm3") _, out("xmm4") _,
              out("xmm5") _, out("xmm6") _, out("xmm7") _, out("xmm8") _, options(att_syntax, nostack));
     });
-    let issue = cycles(four, 8.0);
+    let issue = cycles(four, 8 * ITERS);
     println!("sha256rnds2, 4 chains: {issue:.2} cycles each (issue rate)");
     println!(
         "=> a nonce's 64 rounds x 2 compressions = 64 sha256rnds2 take >= {:.0} cycles: at most {:.2} M nonces/s",
@@ -399,23 +412,25 @@ fn sha_ni_port_limits() {
         hz / (64.0 * issue) / 1e6
     );
     if is_x86_feature_detected!("avx2") {
-        let mixed = seconds(|| unsafe {
+        // Fewer iterations: without the vzeroupper, each is slow.
+        const MIXED_ITERS: u64 = ITERS / 100;
+        let clean = seconds(|| unsafe {
             asm!("2:", "vpaddd %ymm9, %ymm9, %ymm9", "vzeroupper", "sha256rnds2 %xmm0, %xmm2, %xmm1",
                  "sha256rnds2 %xmm0, %xmm4, %xmm3", "dec {n}", "jnz 2b",
-                 n = inout(reg) ITERS / 100 => _, out("xmm0") _, out("xmm1") _, out("xmm2") _, out("xmm3") _,
+                 n = inout(reg) MIXED_ITERS => _, out("xmm0") _, out("xmm1") _, out("xmm2") _, out("xmm3") _,
                  out("xmm4") _, out("xmm9") _, options(att_syntax, nostack));
         });
         let dirty = seconds(|| unsafe {
             asm!("2:", "vpaddd %ymm9, %ymm9, %ymm9", "sha256rnds2 %xmm0, %xmm2, %xmm1",
                  "sha256rnds2 %xmm0, %xmm4, %xmm3", "dec {n}", "jnz 2b",
-                 n = inout(reg) ITERS / 100 => _, out("xmm0") _, out("xmm1") _, out("xmm2") _, out("xmm3") _,
+                 n = inout(reg) MIXED_ITERS => _, out("xmm0") _, out("xmm1") _, out("xmm2") _, out("xmm3") _,
                  out("xmm4") _, out("xmm9") _, options(att_syntax, nostack));
             asm!("vzeroupper", options(nostack));
         });
         println!(
             "1 vpaddd ymm, then 2 sha256rnds2: {:.1} cycles with a vzeroupper between, {:.1} without",
-            cycles(mixed, 0.01),
-            cycles(dirty, 0.01)
+            cycles(clean, MIXED_ITERS),
+            cycles(dirty, MIXED_ITERS)
         );
     }
 }
