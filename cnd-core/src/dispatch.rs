@@ -327,7 +327,7 @@ where
         nonce,
         digest: verdict.digest,
         leading_zero_bits: verdict.leading_zero_bits,
-        worker: report.source.clone().unwrap_or_else(|| format!("worker-{}", report.worker)),
+        found_by: report.source.clone().unwrap_or_else(|| format!("worker-{}", report.worker)),
         hashes: report.hashes,
         elapsed: Duration::from_secs_f64(report.elapsed_s.max(0.0)),
     };

@@ -12,31 +12,44 @@
 //!   nonce any backend reports;
 //! - the [`Kernel`]s, chosen once per run at run time, each checked against the reference;
 //! - [`split`] and [`ChunkQueue`]: worker partitions and thread chunks;
+//! - [`WorkerSpec`]: the worker env contract, written and read by one type;
+//! - [`Exit`]: the exit codes, for the CLI, the worker, the Job's policies and the coordinator;
 //! - [`Dispatcher`] and [`ResultChannel`], and [`coordinate`], which drives any dispatcher to
 //!   a verified result and always cleans up.
 #![deny(missing_docs)]
 
+mod channel;
+mod contract;
 mod dispatch;
+mod exit;
 pub mod hash;
 mod kernel;
 mod partition;
 mod planner;
 mod problem;
 mod report;
+mod stats;
 #[cfg(test)]
 mod test_vectors;
+mod units;
 mod verify;
 
+pub use channel::{OpenChannel, RemoteChannel};
+pub use contract::{ContractError, DEFAULT_TERMINATION_LOG, ENV_HELP, Results, SqsTarget, WorkerSpec};
 pub use dispatch::{
     DispatchError, Dispatcher, Mode, Outcome, Progress, ProgressProbe, Result, ResultChannel, RunResult, RunSpec,
     StopReason, coordinate, new_run_id,
 };
+pub use exit::Exit;
+pub use kernel::thread_cpu_seconds;
 pub use kernel::{EarlyTest, Kernel, KernelError, Prepared, Scan, decimal_digits, digit_segments, state_to_digest};
 pub use partition::{ChunkQueue, split};
-pub use planner::{HumanSeconds, Plan, PlanError, SearchModel, percent};
+pub use planner::{Plan, PlanError, SearchModel};
 pub use problem::{
     BITCOIN_HEADER_LEN, BitOrder, DEFAULT_BLOCK, Format, Goal, MAX_DIFFICULTY, NonceRange, Problem, ProblemError,
     decode_nbits,
 };
 pub use report::{Found, ReportOutcome, WorkerReport};
+pub use stats::{mean_sd, quantile};
+pub use units::{HashRate, HumanSeconds, group_digits, percent};
 pub use verify::{Verdict, verify};

@@ -21,12 +21,12 @@
 //! - the expected duration of the run (found or exhausted): s + (1 − (1 − p)^N)/λ;
 //! - the expected cost: W times the expected duration, in worker-seconds.
 
-use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::problem::{NonceRange, Problem};
+use crate::units::{HumanSeconds, percent};
 
 /// A request the planner cannot answer: bad input, or a goal no worker count can meet.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -87,56 +87,6 @@ pub enum PlanError {
         /// The deadline `max_workers` would meet, if any.
         time_hint: String,
     },
-}
-
-/// Seconds shown as a human duration (`1m 40s`, `8.5s`) in messages.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct HumanSeconds(pub f64);
-
-impl fmt::Display for HumanSeconds {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = self.0;
-        if !s.is_finite() {
-            return f.write_str("never");
-        }
-        if s == 0.0 {
-            return f.write_str("0 s");
-        }
-        if s < 1.0 {
-            return write!(f, "{:.0} ms", s * 1e3);
-        }
-        if s < 60.0 {
-            return write!(f, "{s:.1} s");
-        }
-        let total = s.round() as u64;
-        let (d, h, m, sec) = (total / 86_400, total / 3600 % 24, total / 60 % 60, total % 60);
-        if d > 365 * 1000 {
-            return write!(f, "{:.2e} years", s / (365.25 * 86_400.0));
-        }
-        // The largest units, without trailing zero parts: `10m`, `1m 32s`, `2h 5m`, `3d 4h`.
-        let parts = [(d, "d"), (h, "h"), (m, "m"), (sec, "s")];
-        let first = parts.iter().position(|(v, _)| *v > 0).unwrap_or(3);
-        let shown = &parts[first..(first + 3).min(4)];
-        let last = shown.iter().rposition(|(v, _)| *v > 0).unwrap_or(0);
-        let text: Vec<String> = shown[..=last].iter().map(|(v, u)| format!("{v}{u}")).collect();
-        f.write_str(&text.join(" "))
-    }
-}
-
-/// A probability as a percentage with enough digits to be honest about small ones.
-pub fn percent(p: f64) -> String {
-    let pct = 100.0 * p;
-    if pct == 0.0 {
-        "0%".into()
-    } else if pct < 0.01 {
-        format!("{pct:.2e}%")
-    } else if pct > 99.99 && pct < 100.0 {
-        // Never round a probability below 1 up to 100%.
-        let miss = 100.0 - pct;
-        format!("{:.prec$}%", pct, prec = (-miss.log10()).ceil().clamp(2.0, 12.0) as usize)
-    } else {
-        format!("{pct:.2}%")
-    }
 }
 
 /// What the planner assumes about a search: the per-nonce probability, the range size, the

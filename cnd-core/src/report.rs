@@ -71,8 +71,8 @@ pub struct Found {
     pub digest: Digest,
     /// Leading zero bits of the digest, as the problem counts them.
     pub leading_zero_bits: u32,
-    /// Who found it (thread, process or pod).
-    pub worker: String,
+    /// Who found it, for people: a thread, process or pod name.
+    pub found_by: String,
     /// Hashes the finding worker computed.
     pub hashes: u64,
     /// Time the finding worker spent searching.

@@ -30,7 +30,21 @@ pub(crate) struct Connection {
     pub(crate) endpoint: String,
 }
 
+impl From<&cnd_core::SqsTarget> for SqsSettings {
+    /// The settings of a worker contract's SQS target (`CND_SQS_QUEUE_URL`,
+    /// `CND_SQS_ENDPOINT_URL`) or of the `--sqs-*` flags.
+    fn from(target: &cnd_core::SqsTarget) -> Self {
+        Self { endpoint_url: target.endpoint_url.clone(), queue_url: target.queue_url.clone() }
+    }
+}
+
 impl SqsSettings {
+    /// Where workers publish to reach a channel made with these settings: the queue and the
+    /// effective endpoint.
+    pub fn target(&self, queue_url: &str) -> cnd_core::SqsTarget {
+        cnd_core::SqsTarget { queue_url: Some(queue_url.to_string()), endpoint_url: self.effective_endpoint_url() }
+    }
+
     /// Settings for a per-run queue on this endpoint (or the default one).
     pub fn new(endpoint_url: Option<String>) -> Self {
         Self { endpoint_url, queue_url: None }
