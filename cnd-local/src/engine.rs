@@ -1,6 +1,7 @@
 //! Threads searching one range together: chunks claimed in order from one atomic counter.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use cnd_core::{ChunkQueue, Kernel, Mode, NonceRange, Prepared};
@@ -37,7 +38,40 @@ pub struct RangeResult {
     pub elapsed: Duration,
 }
 
-const NONE: u64 = u64::MAX;
+/// The best golden nonce so far and the thread that found it, always updated together (a
+/// finder read apart from its nonce could name another thread under a race).
+#[derive(Debug)]
+struct Best {
+    /// The best nonce, or `u64::MAX`: lets a thread in `lowest` mode skip chunks above it
+    /// without the lock. Written under the lock only, so it only decreases.
+    nonce: AtomicU64,
+    found: Mutex<Option<(u64, u32)>>,
+}
+
+impl Best {
+    fn new() -> Self {
+        Self { nonce: AtomicU64::new(u64::MAX), found: Mutex::new(None) }
+    }
+
+    /// Thread `thread` found `nonce`: it becomes the best if it is lower.
+    fn offer(&self, nonce: u64, thread: u32) {
+        let mut found = self.found.lock().unwrap_or_else(PoisonError::into_inner);
+        if found.is_none_or(|(best, _)| nonce < best) {
+            *found = Some((nonce, thread));
+            self.nonce.store(nonce, Ordering::Release);
+        }
+    }
+
+    /// The best nonce so far (`u64::MAX` for none).
+    fn nonce(&self) -> u64 {
+        self.nonce.load(Ordering::Acquire)
+    }
+
+    /// The best nonce and its finder.
+    fn into_found(self) -> Option<(u64, u32)> {
+        self.found.into_inner().unwrap_or_else(PoisonError::into_inner)
+    }
+}
 
 impl RangeSearch<'_> {
     /// Runs the search on `threads` scoped threads and returns when every thread has ended.
@@ -45,13 +79,12 @@ impl RangeSearch<'_> {
         let started = Instant::now();
         let threads = self.threads.max(1);
         let queue = ChunkQueue::new(self.range, ChunkQueue::chunk_size_for(self.range.len(), threads));
-        let best = AtomicU64::new(NONE);
-        let best_thread = AtomicU32::new(0);
+        let best = Best::new();
         let found_any = AtomicBool::new(false);
         let total = AtomicU64::new(0);
         std::thread::scope(|scope| {
             for t in 0..threads {
-                let (queue, best, best_thread, found_any, total) = (&queue, &best, &best_thread, &found_any, &total);
+                let (queue, best, found_any, total) = (&queue, &best, &found_any, &total);
                 std::thread::Builder::new()
                     .name(format!("cnd-hash-{t}"))
                     .spawn_scoped(scope, move || {
@@ -59,7 +92,7 @@ impl RangeSearch<'_> {
                         while !self.stop.load(Ordering::Relaxed) {
                             let Some(chunk) = queue.claim() else { break };
                             // Chunks come in increasing order: none after a found nonce can beat it.
-                            if self.mode == Mode::Lowest && chunk.start >= best.load(Ordering::Acquire) {
+                            if self.mode == Mode::Lowest && chunk.start >= best.nonce() {
                                 break;
                             }
                             let scan = self.kernel.scan(self.prepared, chunk, self.stop);
@@ -67,10 +100,7 @@ impl RangeSearch<'_> {
                             self.hashes.fetch_add(scan.hashes, Ordering::Relaxed);
                             if let Some(n) = scan.golden {
                                 found_any.store(true, Ordering::Release);
-                                let previous = best.fetch_min(n, Ordering::AcqRel);
-                                if n < previous {
-                                    best_thread.store(t, Ordering::Release);
-                                }
+                                best.offer(n, t);
                                 if self.mode == Mode::First {
                                     self.stop.store(true, Ordering::Release);
                                     break;
@@ -82,8 +112,7 @@ impl RangeSearch<'_> {
                     .expect("spawn a hashing thread");
             }
         });
-        let best = best.load(Ordering::Acquire);
-        let found = (best != NONE).then(|| (best, best_thread.load(Ordering::Acquire)));
+        let found = best.into_found();
         RangeResult {
             found,
             hashes: total.load(Ordering::Relaxed),
@@ -135,6 +164,38 @@ mod tests {
         let r = search(&p, 3, Mode::First);
         assert!(verify(&p, r.found.unwrap().0).is_valid());
         assert!(!r.stopped);
+    }
+
+    /// Threads offer nonces that name their finder (`nonce % 8`), all at once, round after
+    /// round: the best nonce and its finder must always belong together. (With the nonce
+    /// and the finder kept in two atomics, a finder could be stored after a lower nonce's.)
+    #[test]
+    fn the_best_nonce_and_its_finder_belong_together() {
+        const THREADS: u32 = 4;
+        let rounds = 2_000u64;
+        let barrier = std::sync::Barrier::new(THREADS as usize);
+        let bests: Vec<Best> = (0..rounds).map(|_| Best::new()).collect();
+        std::thread::scope(|scope| {
+            for t in 0..THREADS {
+                let (barrier, bests) = (&barrier, &bests);
+                scope.spawn(move || {
+                    let mut x = 0x9e37_79b9_7f4a_7c15u64.wrapping_mul(u64::from(t) + 1);
+                    for best in bests {
+                        barrier.wait();
+                        for _ in 0..16 {
+                            x ^= x << 13;
+                            x ^= x >> 7;
+                            x ^= x << 17;
+                            best.offer((x >> 4) / 8 * 8 + u64::from(t), t);
+                        }
+                    }
+                });
+            }
+        });
+        for (round, best) in bests.into_iter().enumerate() {
+            let (nonce, thread) = best.into_found().unwrap();
+            assert_eq!(u64::from(thread), nonce % 8, "round {round}: nonce {nonce} is not thread {thread}'s");
+        }
     }
 
     #[test]

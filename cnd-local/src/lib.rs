@@ -1,20 +1,32 @@
-//! The CND local backend: a search on every core of this machine.
+//! The CND local backend: a search on every core of this machine, on local worker
+//! processes, and the worker runtime that a process or a pod runs.
 //!
 //! - [`LocalDispatcher`]: threads of this process claim chunks of the range from one atomic
 //!   counter; the first golden nonce stops them all (`first`), or every chunk below the best
 //!   is finished (`lowest`, the same answer for any thread count).
-//! - [`RangeSearch`]: the engine itself, also used by a worker process or pod to search its
-//!   partition with all its threads.
+//! - [`RangeSearch`]: the engine itself, shared by every path that hashes a range; the
+//!   nonce it reports and the thread that found it are recorded together.
+//! - [`ProcessDispatcher`]: N worker processes of this machine, each given the worker env
+//!   contract ([`cnd_core::WorkerSpec`]) exactly as a pod of a Kubernetes Job is, so that the
+//!   process backend is a faithful local stand-in for a cluster.
+//! - [`run_worker`]: the worker runtime behind `cnd worker` — its partition on
+//!   [`default_threads`] threads (the CPUs the cgroup allows), signals and the coordinator's
+//!   end watched, one JSON report line, delivery through a [`cnd_core::ResultChannel`] that
+//!   the caller opens (termination log, SQS: those live with their backends).
+//! - [`measure`]: the one hash-rate measurement of the planner and the benches.
 //! - [`LocalResultChannel`]: an in-process [`cnd_core::ResultChannel`].
 //! - [`search`]: a blocking one-call search for applications.
 //!
-//! Hashing runs on plain threads, never on an async runtime.
+//! Hashing runs on plain threads, never on an async runtime; tokio only waits (for
+//! processes, signals and timers).
 #![deny(missing_docs)]
 
 mod channel;
 mod dispatcher;
 mod engine;
+mod measure;
 mod process;
+mod worker;
 
 use std::time::Duration;
 
@@ -22,7 +34,9 @@ pub use channel::LocalResultChannel;
 use cnd_core::{Kernel, Mode, Problem, RunResult, RunSpec, StopReason};
 pub use dispatcher::LocalDispatcher;
 pub use engine::{RangeResult, RangeSearch, available_threads};
-pub use process::{OpenChannel, ProcessDispatcher, RemoteChannel};
+pub use measure::{Measured, measure};
+pub use process::ProcessDispatcher;
+pub use worker::{WorkerError, default_threads, run_worker};
 
 /// Options of [`search`].
 #[derive(Debug, Clone)]

@@ -1,5 +1,8 @@
 //! [`ProcessDispatcher`]: N worker processes on this machine, each under the pod contract.
 
+mod remote;
+mod supervise;
+
 use std::ffi::OsString;
 use std::fmt;
 use std::path::PathBuf;
@@ -10,73 +13,23 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use cnd_core::{
-    DispatchError, Dispatcher, Kernel, NonceRange, Progress, ProgressProbe, ReportOutcome, ResultChannel, RunSpec,
-    WorkerReport, split,
+    DispatchError, Dispatcher, Exit, Kernel, NonceRange, OpenChannel, Progress, ProgressProbe, RemoteChannel,
+    ReportOutcome, Results, RunSpec, WorkerReport, WorkerSpec, split,
 };
-use futures::future::BoxFuture;
-use tokio::io::{AsyncBufReadExt as _, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-/// A run's remote result channel, opened by the coordinator, and the environment its workers
-/// need to publish to it (e.g. `CND_RESULTS=sqs`, `CND_SQS_QUEUE_URL=...`).
-pub struct RemoteChannel {
-    /// The coordinator's end: receives the run's reports; closed (and its queue removed) by
-    /// [`Dispatcher::shutdown`].
-    pub channel: Box<dyn ResultChannel>,
-    /// Variables added to every worker's environment.
-    pub worker_env: Vec<(String, String)>,
-}
+use self::remote::{CHANNEL_GRACE, RemoteTask, receive_remote};
+use self::supervise::{describe, supervise};
 
-impl fmt::Debug for RemoteChannel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RemoteChannel").field("worker_env", &self.worker_env).finish_non_exhaustive()
-    }
-}
-
-/// Opens a run's remote result channel when the run starts.
-pub type OpenChannel = Box<dyn FnOnce(RunSpec) -> BoxFuture<'static, cnd_core::Result<RemoteChannel>> + Send>;
-
-/// Variables of the worker contract (and aliases) that a worker must not inherit from the
-/// coordinator's environment: the dispatcher sets the ones it means.
-const CONTRACT_VARS: &[&str] = &[
-    "CND_RUN_ID",
-    "CND_FORMAT",
-    "CND_BLOCK",
-    "CND_BLOCK_HEX",
-    "CND_BITCOIN_HEADER",
-    "CND_DIFFICULTY",
-    "CND_BIT_ORDER",
-    "CND_START",
-    "CND_END",
-    "CND_WORKER_INDEX",
-    "CND_WORKER_COUNT",
-    "CND_THREADS",
-    "CND_MODE",
-    "CND_RESULTS",
-    "CND_TERMINATION_LOG",
-    "CND_SQS_QUEUE_URL",
-    "CND_SQS_ENDPOINT_URL",
-    "CND_KERNEL",
-    "CND_BACKEND",
-    "CND_WORKERS",
-    "CND_EXIT_WITH_PARENT",
-    "D",
-    "WORKER_INDEX",
-    "WORKER_MAX",
-    "PROCESS_ID",
-    "POD_NAME",
-    "JOB_COMPLETION_INDEX",
-];
-
-/// How long a worker's remaining stdout is read after it exits.
-const DRAIN: Duration = Duration::from_secs(1);
-/// How long shutdown waits for the remote channel to finish opening or close.
-const CHANNEL_GRACE: Duration = Duration::from_secs(30);
+/// Variables the CLI reads besides the worker contract: a worker must not inherit them either.
+const CLI_VARS: &[&str] = &["CND_BLOCK", "CND_BITCOIN_HEADER", "CND_BACKEND", "CND_WORKERS"];
 
 /// Runs a search as N `cnd worker` processes of this machine: a faithful local stand-in for
-/// N pods. Each child gets the worker env contract of its partition, runs in its own process
+/// N pods. Each child gets the worker env contract of its partition, written by
+/// [`WorkerSpec::to_env`] as for a pod (and none of the contract's variables from the
+/// coordinator's own environment), runs in its own process
 /// group (Ctrl-C is the coordinator's to handle) and is killed if the coordinator's handle
 /// drops; with `CND_EXIT_WITH_PARENT=1` it also stops by itself when the coordinator's end
 /// of its stdin closes, so that not even a killed coordinator leaves it behind.
@@ -120,18 +73,14 @@ struct Run {
     slots: Vec<Slot>,
     events: mpsc::UnboundedReceiver<Event>,
     events_tx: mpsc::UnboundedSender<Event>,
-    worker_env: Vec<(String, String)>,
+    /// Where the workers publish (`Results::Stdout` without a remote channel).
+    results: Results,
     remote: Option<RemoteTask>,
     /// Each worker's reports that arrived through the remote channel (anyone may publish
     /// there: a worker is accounted for when the report it printed has arrived).
     remote_seen: Vec<Vec<WorkerReport>>,
     /// The remote channel has nothing more to give.
     remote_closed: bool,
-}
-
-struct RemoteTask {
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<Box<dyn ResultChannel>>,
 }
 
 #[derive(Default)]
@@ -179,20 +128,22 @@ impl ProcessDispatcher {
         self
     }
 
-    /// Threads per worker (`CND_THREADS`) [default: every CPU this process may use].
+    /// Threads per worker (`CND_THREADS`) [default: [`default_threads`](crate::default_threads),
+    /// the CPUs this process may use].
     pub fn threads(mut self, threads: u32) -> Self {
         self.launcher.threads = Some(threads.max(1));
         self
     }
 
-    /// Adds a variable to every worker's environment.
+    /// Adds a variable to every worker's environment (after the contract's: it wins).
     pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.launcher.env.push((key.into(), value.into()));
         self
     }
 
     /// Receives the reports through a remote channel that `open` opens when the run starts
-    /// (and shutdown closes), instead of the workers' stdout.
+    /// (and shutdown closes), instead of the workers' stdout; the workers are told its
+    /// [`RemoteChannel::results`].
     pub fn remote_channel(mut self, open: OpenChannel) -> Self {
         self.open_channel = Some(open);
         self
@@ -209,47 +160,34 @@ impl ProcessDispatcher {
 
 impl Launcher {
     /// The worker env contract of one worker of the run.
-    fn contract(&self, run: &Run, worker: u32) -> Vec<(String, String)> {
-        let spec = &run.spec;
-        let problem = &spec.problem;
-        let range = problem.range();
-        // Every worker may use every CPU, as a pod uses all of its own: in `lowest` mode the
-        // workers above the answer end early, and the one that must finish then has them all.
-        let threads = self.threads.unwrap_or_else(crate::available_threads);
-        let mut env = vec![
-            ("CND_RUN_ID".to_string(), spec.run_id.clone()),
-            ("CND_FORMAT".into(), problem.format().as_str().into()),
-            ("CND_BLOCK_HEX".into(), hex_encode(problem.block())),
-            ("CND_BIT_ORDER".into(), problem.bit_order().as_str().into()),
-            ("CND_START".into(), range.start.to_string()),
-            ("CND_END".into(), range.end.to_string()),
-            ("CND_WORKER_INDEX".into(), worker.to_string()),
-            ("CND_WORKER_COUNT".into(), spec.workers.to_string()),
-            ("CND_THREADS".into(), threads.to_string()),
-            ("CND_MODE".into(), spec.mode.as_str().into()),
-            ("CND_RESULTS".into(), "stdout".into()),
-            ("CND_EXIT_WITH_PARENT".into(), "1".into()),
-        ];
-        if let Some(d) = problem.difficulty() {
-            env.push(("CND_DIFFICULTY".into(), d.to_string()));
+    fn contract(&self, spec: &RunSpec, results: &Results, worker: u32) -> WorkerSpec {
+        WorkerSpec {
+            index: Some(worker),
+            // Every worker may use every CPU, as a pod uses all of its own: in `lowest` mode
+            // the workers above the answer end early, and the one that must finish then has
+            // them all.
+            threads: Some(self.threads.unwrap_or_else(crate::default_threads)),
+            kernel: self.kernel,
+            results: results.clone(),
+            exit_with_parent: true,
+            ..WorkerSpec::for_run(spec)
         }
-        if let Some(k) = self.kernel {
-            env.push(("CND_KERNEL".into(), k.name().into()));
-        }
-        env.extend(self.env.iter().cloned());
-        env.extend(run.worker_env.iter().cloned());
-        env
     }
 
     /// Starts (or restarts) worker `worker` of the run.
     fn spawn(&self, run: &mut Run, worker: u32) -> cnd_core::Result<()> {
-        let env = self.contract(run, worker);
         let mut command = Command::new(&self.program);
         command.args(&self.args);
-        for var in CONTRACT_VARS {
+        for var in WorkerSpec::VARIABLES.iter().chain(CLI_VARS) {
             command.env_remove(var);
         }
-        command.envs(env).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit()).kill_on_drop(true);
+        command
+            .envs(self.contract(&run.spec, &run.results, worker).to_env())
+            .envs(self.env.iter().cloned())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
         // Its own process group: a terminal's Ctrl-C reaches the coordinator only, which
         // stops the workers itself.
         #[cfg(unix)]
@@ -277,10 +215,13 @@ impl Launcher {
         let slot = &run.slots[worker as usize];
         let range = run.partitions[worker as usize];
         let pid = slot.pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
-        if matches!(&status, Ok(s) if s.code() == Some(2)) {
+        if matches!(&status, Ok(s) if s.code().and_then(Exit::from_code) == Some(Exit::Usage)) {
             return Err(DispatchError::WorkerFailed {
                 worker,
-                reason: format!("process{pid} rejected its environment (exit code 2; see its error above)"),
+                reason: format!(
+                    "process{pid} rejected its environment (exit code {}; see its error above)",
+                    Exit::Usage.code()
+                ),
             });
         }
         if slot.restarts >= 1 {
@@ -402,7 +343,7 @@ impl Dispatcher for ProcessDispatcher {
             slots: (0..spec.workers).map(|_| Slot::default()).collect(),
             events,
             events_tx,
-            worker_env: Vec::new(),
+            results: Results::Stdout,
             remote: None,
             remote_seen: vec![Vec::new(); spec.workers as usize],
             remote_closed: false,
@@ -413,8 +354,8 @@ impl Dispatcher for ProcessDispatcher {
             let opening = self.opening.insert(tokio::spawn(open(spec.clone())));
             let opened = opening.await.map_err(|e| DispatchError::backend("open the result channel", e));
             self.opening = None;
-            let RemoteChannel { channel, worker_env } = opened??;
-            run.worker_env = worker_env;
+            let RemoteChannel { channel, results } = opened??;
+            run.results = results;
             let deadline = spec.timeout.map(|t| Instant::now() + t);
             run.remote = Some(receive_remote(channel, deadline, run.events_tx.clone()));
         }
@@ -477,21 +418,10 @@ impl Dispatcher for ProcessDispatcher {
                 }
             }
             self.launcher.running.store(0, Ordering::Relaxed);
-            if let Some(remote) = run.remote.take() {
-                let _ = remote.stop.send(());
-                match tokio::time::timeout(CHANNEL_GRACE, remote.task).await {
-                    Ok(Ok(mut channel)) => {
-                        if let Err(e) = channel.close().await {
-                            first_error.get_or_insert(e);
-                        }
-                    }
-                    Ok(Err(e)) => {
-                        first_error.get_or_insert(DispatchError::backend("stop the result channel", e));
-                    }
-                    Err(_) => {
-                        first_error.get_or_insert(DispatchError::Incomplete("the result channel did not stop".into()));
-                    }
-                }
+            if let Some(remote) = run.remote.take()
+                && let Err(e) = remote.close().await
+            {
+                first_error.get_or_insert(e);
             }
         }
         if let Some(opening) = self.opening.take() {
@@ -509,140 +439,29 @@ impl Dispatcher for ProcessDispatcher {
     }
 }
 
-/// Receives remote reports on a task of their own (a long poll is never cut short by a
-/// worker's exit), until stopped; gives the channel back for closing.
-fn receive_remote(
-    mut channel: Box<dyn ResultChannel>,
-    deadline: Option<Instant>,
-    events: mpsc::UnboundedSender<Event>,
-) -> RemoteTask {
-    let (stop, mut stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        loop {
-            let next = tokio::select! {
-                _ = &mut stopped => break,
-                r = channel.receive(deadline) => r,
-            };
-            let end = !matches!(next, Ok(Some(_)));
-            if events.send(Event::Remote(next)).is_err() || end {
-                break;
-            }
-        }
-        channel
-    });
-    RemoteTask { stop, task }
-}
-
-/// Reads a child's report lines and waits for it; kills it when `kill` fires or is dropped.
-async fn supervise(
-    worker: u32,
-    generation: u32,
-    mut child: Child,
-    mut kill: oneshot::Receiver<()>,
-    events: mpsc::UnboundedSender<Event>,
-) {
-    // Held open for the child's life: with CND_EXIT_WITH_PARENT it stops when this closes.
-    let _stdin = child.stdin.take();
-    let mut lines = child.stdout.take().map(|s| BufReader::new(s).lines());
-    let forward = |line: &str| {
-        let line = line.trim();
-        if line.is_empty() {
-            return;
-        }
-        match WorkerReport::from_json(line) {
-            Ok(report) => {
-                let _ = events.send(Event::Report { worker, generation, report: Box::new(report) });
-            }
-            Err(_) => tracing::debug!(worker, "worker output that is not a report: {line}"),
-        }
-    };
-    let mut killed = false;
-    let status = loop {
-        tokio::select! {
-            _ = &mut kill, if !killed => {
-                killed = true;
-                let _ = child.start_kill();
-            }
-            line = next_line(&mut lines) => match line {
-                Some(l) => forward(&l),
-                None => lines = None,
-            },
-            status = child.wait() => break status,
-        }
-    };
-    // The report line may still be in the pipe when the exit is seen.
-    if lines.is_some() {
-        let _ = tokio::time::timeout(DRAIN, async {
-            while let Some(l) = next_line(&mut lines).await {
-                forward(&l);
-            }
-        })
-        .await;
-    }
-    let _ = events.send(Event::Exited { worker, generation, status });
-}
-
-/// The next line, or `None` at the end (pending forever once the stream is gone).
-async fn next_line(lines: &mut Option<tokio::io::Lines<BufReader<tokio::process::ChildStdout>>>) -> Option<String> {
-    match lines {
-        Some(l) => l.next_line().await.ok().flatten(),
-        None => std::future::pending().await,
-    }
-}
-
-fn describe(status: &std::io::Result<ExitStatus>) -> String {
-    match status {
-        Err(e) => format!("could not be waited for ({e})"),
-        Ok(s) => {
-            #[cfg(unix)]
-            {
-                use std::os::unix::process::ExitStatusExt as _;
-                if let Some(sig) = s.signal() {
-                    return format!("was killed by signal {sig}{}", signal_name(sig));
-                }
-            }
-            match s.code() {
-                Some(c) => format!("exited with code {c}"),
-                None => format!("ended ({s})"),
-            }
-        }
-    }
-}
-
-fn signal_name(sig: i32) -> &'static str {
-    match sig {
-        2 => " (SIGINT)",
-        6 => " (SIGABRT)",
-        9 => " (SIGKILL)",
-        11 => " (SIGSEGV)",
-        15 => " (SIGTERM)",
-        _ => "",
-    }
-}
-
-fn hex_encode(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
-}
-
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
+    use cnd_core::{Mode, Problem, SqsTarget};
+
     use super::*;
 
     #[test]
-    fn hex_is_lowercase_pairs() {
-        assert_eq!(hex_encode(b"COMSM"), "434f4d534d");
-        assert_eq!(hex_encode(&[0, 255]), "00ff");
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn deaths_are_described_with_the_signal() {
-        use std::os::unix::process::ExitStatusExt as _;
-        assert_eq!(describe(&Ok(ExitStatus::from_raw(9))), "was killed by signal 9 (SIGKILL)");
-        assert_eq!(describe(&Ok(ExitStatus::from_raw(1 << 8))), "exited with code 1");
+    fn each_worker_gets_the_contract_of_its_partition() {
+        let problem = Problem::text("", 20).unwrap().with_range(NonceRange::new(100, 1_100).unwrap()).unwrap();
+        let mut spec = RunSpec::new(problem, 4, Mode::First);
+        spec.run_id = "r7".into();
+        let dispatcher = ProcessDispatcher::new("cnd", ["worker"]).kernel(Kernel::Portable).threads(3);
+        let results = Results::Sqs(SqsTarget { queue_url: Some("http://q/cnd-r7".into()), endpoint_url: None });
+        let env: HashMap<String, String> =
+            dispatcher.launcher.contract(&spec, &results, 2).to_env().into_iter().collect();
+        let read = WorkerSpec::from_env(|k| env.get(k).cloned()).unwrap();
+        assert_eq!(read.partition(), Some(split(spec.problem.range(), 4)[2]));
+        assert_eq!(read.problem, spec.problem, "the empty block stays empty");
+        assert_eq!((read.run_id.as_str(), read.mode, read.workers), ("r7", Mode::First, 4));
+        assert_eq!((read.threads, read.kernel), (Some(3), Some(Kernel::Portable)));
+        assert_eq!(read.results, results);
+        assert!(read.exit_with_parent, "no worker outlives its coordinator");
     }
 }
