@@ -1,23 +1,28 @@
 //! The Job of a run, rendered once from typed `k8s_openapi` structs: the dispatcher creates
-//! exactly what `cnd k8s manifest` prints.
+//! exactly what `cnd k8s manifest` prints. The worker env contract is written by
+//! [`WorkerSpec`], the one type that the worker reads it with; the pod adds only what a pod
+//! alone has (`POD_NAME`, `AWS_REGION`, the AWS Secret).
+
+mod quantities;
+mod rbac;
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
+use std::path::Path;
 
-use cnd_core::{Goal, Mode, RunSpec};
+use cnd_core::{DEFAULT_TERMINATION_LOG, Exit, Goal, Kernel, Mode, Results, RunSpec, WorkerSpec};
 use k8s_openapi::api::batch::v1::{
     Job, JobSpec, PodFailurePolicy, PodFailurePolicyOnExitCodesRequirement, PodFailurePolicyOnPodConditionsPattern,
     PodFailurePolicyRule, SuccessPolicy, SuccessPolicyRule,
 };
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, EnvFromSource, EnvVar, EnvVarSource, ObjectFieldSelector, PodSecurityContext, PodSpec,
-    PodTemplateSpec, ResourceRequirements, SeccompProfile, SecretEnvSource, SecurityContext, ServiceAccount,
+    PodTemplateSpec, ResourceRequirements, SeccompProfile, SecretEnvSource, SecurityContext,
 };
-use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
+pub use self::quantities::{Cpu, KubeVersion, Memory, PullPolicy};
+pub use self::rbac::render_rbac;
 use crate::error::{Error, Result};
 
 /// The label every object of cnd carries: `app.kubernetes.io/name=cnd`.
@@ -30,10 +35,6 @@ pub const CONTAINER: &str = "worker";
 pub const WORKER_UID: i64 = 65532;
 /// The image `deploy/build-image.sh` builds by default.
 pub const DEFAULT_IMAGE: &str = "localhost/cnd:dev";
-/// Exit code of a worker whose range holds no golden nonce.
-pub const EXIT_EXHAUSTED: i32 = 3;
-/// Exit code of a worker that rejected its input.
-pub const EXIT_BAD_INPUT: i32 = 2;
 
 /// The label selector of every cnd object.
 pub fn all_runs_selector() -> String {
@@ -50,264 +51,6 @@ pub fn job_name(run_id: &str) -> String {
     format!("cnd-{run_id}")
 }
 
-/// A Kubernetes minor version, as `/version` reports it or `--kube-version` gives it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct KubeVersion {
-    /// Major version (1).
-    pub major: u32,
-    /// Minor version.
-    pub minor: u32,
-}
-
-impl KubeVersion {
-    /// The oldest server cnd supports: `backoffLimitPerIndex` is on by default from 1.29.
-    pub const MIN: KubeVersion = KubeVersion { major: 1, minor: 29 };
-    /// `successPolicy` is on by default from 1.31.
-    pub const SUCCESS_POLICY: KubeVersion = KubeVersion { major: 1, minor: 31 };
-    /// The newest version this build knows; `cnd k8s manifest` renders for it by default.
-    pub const LATEST: KubeVersion = KubeVersion { major: 1, minor: 37 };
-
-    /// From `/version`'s `major` and `minor` (which may carry a suffix, as in EKS's `"31+"`).
-    pub fn from_parts(major: &str, minor: &str) -> Option<Self> {
-        fn leading_number(s: &str) -> Option<u32> {
-            let digits: String = s.trim().chars().take_while(char::is_ascii_digit).collect();
-            digits.parse().ok()
-        }
-        Some(Self { major: leading_number(major)?, minor: leading_number(minor)? })
-    }
-
-    /// From the API server's `/version`.
-    pub fn from_info(info: &k8s_openapi::apimachinery::pkg::version::Info) -> Option<Self> {
-        Self::from_parts(&info.major, &info.minor).or_else(|| {
-            // Some distributions leave major/minor empty: fall back to gitVersion "v1.31.2".
-            let v = info.git_version.trim_start_matches('v');
-            let mut parts = v.split('.');
-            Self::from_parts(parts.next()?, parts.next()?)
-        })
-    }
-
-    /// True if a server of this version accepts cnd's Job.
-    pub fn supported(self) -> bool {
-        self >= Self::MIN
-    }
-
-    /// True if a server of this version runs `successPolicy`.
-    pub fn has_success_policy(self) -> bool {
-        self >= Self::SUCCESS_POLICY
-    }
-}
-
-impl FromStr for KubeVersion {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        let t = s.trim().trim_start_matches('v');
-        let mut parts = t.split('.');
-        let parsed = match (parts.next(), parts.next()) {
-            (Some(major), Some(minor)) => Self::from_parts(major, minor),
-            _ => None,
-        };
-        match parsed {
-            Some(v) if v.supported() => Ok(v),
-            Some(v) => Err(Error::Invalid {
-                flag: "--kube-version",
-                message: format!("{v} is too old (allowed: 1.29 or newer)"),
-            }),
-            None => Err(Error::Invalid {
-                flag: "--kube-version",
-                message: format!("'{s}' is not a version (allowed: MAJOR.MINOR such as 1.29, 1.31)"),
-            }),
-        }
-    }
-}
-
-impl fmt::Display for KubeVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.major, self.minor)
-    }
-}
-
-/// CPUs per pod, in millicores: `1`, `2`, `0.5`, `500m`, `1.5`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cpu {
-    millis: u32,
-}
-
-impl Cpu {
-    /// One whole CPU.
-    pub const ONE: Cpu = Cpu { millis: 1000 };
-
-    /// The CPU in millicores.
-    pub fn millis(self) -> u32 {
-        self.millis
-    }
-
-    /// The worker's threads: the whole CPUs requested, at least one.
-    pub fn threads(self) -> u32 {
-        (self.millis / 1000).max(1)
-    }
-
-    /// As a Kubernetes quantity: `2` for whole CPUs, `500m` otherwise.
-    pub fn quantity(self) -> Quantity {
-        if self.millis.is_multiple_of(1000) {
-            Quantity((self.millis / 1000).to_string())
-        } else {
-            Quantity(format!("{}m", self.millis))
-        }
-    }
-}
-
-impl Default for Cpu {
-    fn default() -> Self {
-        Self::ONE
-    }
-}
-
-impl FromStr for Cpu {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        let bad = |why: &str| Error::Invalid {
-            flag: "--cpu",
-            message: format!("'{s}' {why} (allowed: whole CPUs such as 1 or 2, or a fraction such as 0.5 or 500m)"),
-        };
-        let t = s.trim();
-        let millis: u64 = if let Some(m) = t.strip_suffix('m') {
-            m.parse().map_err(|_| bad("is not a CPU quantity"))?
-        } else {
-            let (whole, frac) = t.split_once('.').unwrap_or((t, ""));
-            if whole.is_empty() && frac.is_empty() {
-                return Err(bad("is not a CPU quantity"));
-            }
-            if !whole.chars().all(|c| c.is_ascii_digit()) || !frac.chars().all(|c| c.is_ascii_digit()) {
-                return Err(bad("is not a CPU quantity"));
-            }
-            if frac.len() > 3 {
-                return Err(bad("is finer than a millicore"));
-            }
-            let w: u64 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| bad("is too large"))? };
-            let f: u64 = if frac.is_empty() {
-                0
-            } else {
-                format!("{frac:0<3}").parse().map_err(|_| bad("is not a CPU quantity"))?
-            };
-            w.checked_mul(1000).and_then(|w| w.checked_add(f)).ok_or_else(|| bad("is too large"))?
-        };
-        if millis == 0 {
-            return Err(bad("is zero"));
-        }
-        if millis > 1_024_000 {
-            return Err(bad("is too large"));
-        }
-        Ok(Cpu { millis: millis as u32 })
-    }
-}
-
-impl fmt::Display for Cpu {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.quantity().0)
-    }
-}
-
-/// Memory per pod, a Kubernetes quantity such as `64Mi` or `1Gi`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Memory(String);
-
-impl Memory {
-    /// The default: 128 MiB (the worker is a static binary that allocates next to nothing).
-    pub fn default_size() -> Self {
-        Memory("128Mi".into())
-    }
-
-    /// As a Kubernetes quantity.
-    pub fn quantity(&self) -> Quantity {
-        Quantity(self.0.clone())
-    }
-}
-
-impl Default for Memory {
-    fn default() -> Self {
-        Self::default_size()
-    }
-}
-
-impl FromStr for Memory {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        let t = s.trim();
-        let digits = t.chars().take_while(|c| c.is_ascii_digit()).count();
-        let (number, suffix) = t.split_at(digits);
-        let ok = digits > 0
-            && number.parse::<u64>().is_ok_and(|n| n > 0)
-            && ["", "k", "M", "G", "T", "Ki", "Mi", "Gi", "Ti"].contains(&suffix);
-        if !ok {
-            return Err(Error::Invalid {
-                flag: "--memory",
-                message: format!(
-                    "'{s}' is not a memory size (allowed: a positive whole number with an optional suffix Ki, Mi, Gi, Ti, k, M, G, T, e.g. 128Mi)"
-                ),
-            });
-        }
-        Ok(Memory(t.to_string()))
-    }
-}
-
-/// When the kubelet pulls the worker image.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum PullPolicy {
-    /// Always pull.
-    Always,
-    /// Pull if the node lacks it (the default).
-    #[default]
-    IfNotPresent,
-    /// Never pull: the image must be on the node (e.g. `kind load`, `ctr images import`).
-    Never,
-}
-
-impl PullPolicy {
-    /// The Kubernetes name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PullPolicy::Always => "Always",
-            PullPolicy::IfNotPresent => "IfNotPresent",
-            PullPolicy::Never => "Never",
-        }
-    }
-}
-
-impl FromStr for PullPolicy {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "always" => Ok(PullPolicy::Always),
-            "ifnotpresent" | "if-not-present" => Ok(PullPolicy::IfNotPresent),
-            "never" => Ok(PullPolicy::Never),
-            _ => Err(Error::Invalid {
-                flag: "--image-pull-policy",
-                message: format!("'{s}' is not a pull policy (allowed: Always, IfNotPresent, Never)"),
-            }),
-        }
-    }
-}
-
-/// How the pods report their results.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum Results {
-    /// In the container's termination message (`/dev/termination-log`): no other service.
-    #[default]
-    TerminationLog,
-    /// On an SQS queue; AWS credentials come from a Secret, never inline.
-    Sqs {
-        /// The queue's URL.
-        queue_url: String,
-        /// An endpoint override (a local SQS-protocol server).
-        endpoint_url: Option<String>,
-        /// The Secret whose keys (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
-        /// ...) become the worker's environment; none with IAM roles for service accounts.
-        aws_secret: Option<String>,
-        /// The AWS region, if known.
-        region: Option<String>,
-    },
-}
-
 /// Everything about the pods that is not the problem: image, resources, reporting.
 #[derive(Debug, Clone)]
 pub struct JobSettings {
@@ -315,16 +58,26 @@ pub struct JobSettings {
     pub image: String,
     /// When to pull it.
     pub image_pull_policy: PullPolicy,
-    /// CPUs per pod (requests = limits).
+    /// CPUs per pod (requests = limits); the worker hashes on its whole CPUs.
     pub cpu: Cpu,
     /// Memory per pod (requests = limits).
     pub memory: Memory,
     /// Seconds a finished Job is kept before the cluster deletes it.
     pub ttl_seconds_after_finished: i32,
-    /// How pods report.
+    /// How pods report: [`Results::TerminationLog`] (the default, at
+    /// [`DEFAULT_TERMINATION_LOG`]; the container's `terminationMessagePath` follows it) or
+    /// [`Results::Sqs`], whose queue URL must be set by the time the Job is rendered (a
+    /// search sets it once the run's queue exists). [`Results::Stdout`] is invalid: nobody
+    /// reads a pod's stdout.
     pub results: Results,
+    /// With [`Results::Sqs`]: the Secret whose keys (`AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, ...) become the worker's environment; none with
+    /// IAM roles for service accounts. Credentials are never written inline.
+    pub aws_secret: Option<String>,
+    /// With [`Results::Sqs`]: the AWS region, if known (`AWS_REGION` in the pods).
+    pub aws_region: Option<String>,
     /// A hashing kernel to force in the workers (`CND_KERNEL`).
-    pub kernel: Option<String>,
+    pub kernel: Option<Kernel>,
     /// Retries of a crashed index.
     pub backoff_limit_per_index: i32,
     /// Seconds a pod gets between SIGTERM and SIGKILL.
@@ -339,7 +92,9 @@ impl Default for JobSettings {
             cpu: Cpu::default(),
             memory: Memory::default(),
             ttl_seconds_after_finished: 300,
-            results: Results::default(),
+            results: Results::termination_log(),
+            aws_secret: None,
+            aws_region: None,
             kernel: None,
             backoff_limit_per_index: 1,
             termination_grace_period_seconds: 10,
@@ -347,8 +102,33 @@ impl Default for JobSettings {
     }
 }
 
-fn env(name: &str, value: impl Into<String>) -> EnvVar {
-    EnvVar { name: name.into(), value: Some(value.into()), ..Default::default() }
+impl JobSettings {
+    /// Checks what can be checked before a run starts (bad input: exit 2, naming the flag):
+    /// pods cannot report on stdout, and an AWS Secret goes only with SQS. The queue URL is
+    /// checked by [`render_job`], as a search learns it only once its queue exists.
+    pub fn validate(&self) -> Result<()> {
+        match (&self.results, &self.aws_secret) {
+            (Results::Stdout, _) => Err(Error::Invalid {
+                flag: "--results",
+                message: "stdout is not read from pods: they report through their termination messages or SQS \
+                          (allowed with --backend k8s: termination-log, sqs)"
+                    .into(),
+            }),
+            (Results::TerminationLog(_), Some(_)) => Err(Error::Invalid {
+                flag: "--aws-secret",
+                message: "only used with --results sqs (allowed: omit it)".into(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// The file the kubelet reads a pod's termination message from.
+    fn termination_message_path(&self) -> &Path {
+        match &self.results {
+            Results::TerminationLog(path) => path,
+            _ => Path::new(DEFAULT_TERMINATION_LOG),
+        }
+    }
 }
 
 fn labels(run_id: &str) -> BTreeMap<String, String> {
@@ -359,47 +139,23 @@ fn labels(run_id: &str) -> BTreeMap<String, String> {
     ])
 }
 
-/// The worker env contract of DESIGN.md for a run (the index comes from
-/// `JOB_COMPLETION_INDEX`, which the Job controller sets in every pod).
+/// The worker env contract of DESIGN.md for a run's pods, written by [`WorkerSpec`]: no
+/// index (the Job controller sets `JOB_COMPLETION_INDEX` in every pod, which the contract
+/// reads), then what only a pod has: `AWS_REGION` and `POD_NAME` from the pod's own name.
 fn worker_env(spec: &RunSpec, settings: &JobSettings) -> Vec<EnvVar> {
-    let p = &spec.problem;
-    let range = p.range();
-    let mut v = vec![
-        env("CND_RUN_ID", &spec.run_id),
-        env("CND_FORMAT", p.format().as_str()),
-        env("CND_BLOCK_HEX", hex_lower(p.block())),
-    ];
-    if let Goal::LeadingZeros(d) = p.goal() {
-        v.push(env("CND_DIFFICULTY", d.to_string()));
+    let mut worker = WorkerSpec::for_run(spec);
+    worker.threads = Some(settings.cpu.threads());
+    worker.kernel = settings.kernel;
+    worker.results = settings.results.clone();
+    let mut env: Vec<EnvVar> = worker
+        .to_env()
+        .into_iter()
+        .map(|(name, value)| EnvVar { name, value: Some(value), ..Default::default() })
+        .collect();
+    if let (Results::Sqs(_), Some(region)) = (&settings.results, &settings.aws_region) {
+        env.push(EnvVar { name: "AWS_REGION".into(), value: Some(region.clone()), ..Default::default() });
     }
-    v.extend([
-        env("CND_BIT_ORDER", p.bit_order().as_str()),
-        env("CND_START", range.start.to_string()),
-        env("CND_END", range.end.to_string()),
-        env("CND_MODE", spec.mode.as_str()),
-        env("CND_WORKER_COUNT", spec.workers.to_string()),
-        env("CND_THREADS", settings.cpu.threads().to_string()),
-    ]);
-    if let Some(k) = &settings.kernel {
-        v.push(env("CND_KERNEL", k));
-    }
-    match &settings.results {
-        Results::TerminationLog => {
-            v.push(env("CND_RESULTS", "termination-log"));
-            v.push(env("CND_TERMINATION_LOG", "/dev/termination-log"));
-        }
-        Results::Sqs { queue_url, endpoint_url, region, .. } => {
-            v.push(env("CND_RESULTS", "sqs"));
-            v.push(env("CND_SQS_QUEUE_URL", queue_url));
-            if let Some(e) = endpoint_url {
-                v.push(env("CND_SQS_ENDPOINT_URL", e));
-            }
-            if let Some(r) = region {
-                v.push(env("AWS_REGION", r));
-            }
-        }
-    }
-    v.push(EnvVar {
+    env.push(EnvVar {
         name: "POD_NAME".into(),
         value_from: Some(EnvVarSource {
             field_ref: Some(ObjectFieldSelector { field_path: "metadata.name".into(), ..Default::default() }),
@@ -407,11 +163,7 @@ fn worker_env(spec: &RunSpec, settings: &JobSettings) -> Vec<EnvVar> {
         }),
         ..Default::default()
     });
-    v
-}
-
-fn hex_lower(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    env
 }
 
 /// The run's Job, for an API server of `version`: an Indexed Job of `spec.workers` pods that
@@ -419,9 +171,23 @@ fn hex_lower(bytes: &[u8]) -> String {
 /// mode only), on bad input (`podFailurePolicy`: exit 2 fails the Job), on the deadline
 /// (`activeDeadlineSeconds` = the run's timeout, rounded up), and whose exhausted indexes
 /// (exit 3) are final while a crashed one is retried once.
+///
+/// Invalid settings ([`JobSettings::validate`], and [`Results::Sqs`] without a queue URL)
+/// are [`Error::Invalid`], naming the flag.
 pub fn render_job(spec: &RunSpec, settings: &JobSettings, version: KubeVersion) -> Result<Job> {
     if !version.supported() {
         return Err(Error::TooOld { found: version.to_string() });
+    }
+    settings.validate()?;
+    if let Results::Sqs(target) = &settings.results
+        && target.queue_url.as_deref().is_none_or(|q| q.trim().is_empty())
+    {
+        return Err(Error::Invalid {
+            flag: "--sqs-queue-url",
+            message: "required to render a Job with --results sqs (a search creates a queue per run; a manifest \
+                      needs one given)"
+                .into(),
+        });
     }
     let workers = i32::try_from(spec.workers).ok().filter(|w| *w >= 1 && *w <= 100_000).ok_or(Error::Invalid {
         flag: "--workers",
@@ -429,13 +195,12 @@ pub fn render_job(spec: &RunSpec, settings: &JobSettings, version: KubeVersion) 
     })?;
     let resources: BTreeMap<String, Quantity> =
         BTreeMap::from([("cpu".into(), settings.cpu.quantity()), ("memory".into(), settings.memory.quantity())]);
-    let env_from = match &settings.results {
-        Results::Sqs { aws_secret: Some(secret), .. } => Some(vec![EnvFromSource {
+    let env_from = settings.aws_secret.as_ref().map(|secret| {
+        vec![EnvFromSource {
             secret_ref: Some(SecretEnvSource { name: secret.clone(), optional: Some(false) }),
             ..Default::default()
-        }]),
-        _ => None,
-    };
+        }]
+    });
     let runtime_default = || SeccompProfile { type_: "RuntimeDefault".into(), ..Default::default() };
     let container = Container {
         name: CONTAINER.into(),
@@ -451,7 +216,7 @@ pub fn render_job(spec: &RunSpec, settings: &JobSettings, version: KubeVersion) 
             limits: Some(resources),
             ..Default::default()
         }),
-        termination_message_path: Some("/dev/termination-log".into()),
+        termination_message_path: Some(settings.termination_message_path().display().to_string()),
         termination_message_policy: Some("File".into()),
         security_context: Some(SecurityContext {
             allow_privilege_escalation: Some(false),
@@ -480,21 +245,21 @@ pub fn render_job(spec: &RunSpec, settings: &JobSettings, version: KubeVersion) 
         containers: vec![container],
         ..Default::default()
     };
-    let exit_codes = |action: &str, code: i32| PodFailurePolicyRule {
+    let exit_codes = |action: &str, exit: Exit| PodFailurePolicyRule {
         action: action.into(),
         on_exit_codes: Some(PodFailurePolicyOnExitCodesRequirement {
             container_name: Some(CONTAINER.into()),
             operator: "In".into(),
-            values: vec![code],
+            values: vec![i32::from(exit.code())],
         }),
         ..Default::default()
     };
     let pod_failure_policy = PodFailurePolicy {
         rules: vec![
             // Bad input: every index would fail the same way.
-            exit_codes("FailJob", EXIT_BAD_INPUT),
+            exit_codes("FailJob", Exit::Usage),
             // Exhausted: the index's range holds no golden nonce; retrying cannot help.
-            exit_codes("FailIndex", EXIT_EXHAUSTED),
+            exit_codes("FailIndex", Exit::Exhausted),
             // Evicted, preempted, node drained: not the worker's fault, not counted.
             PodFailurePolicyRule {
                 action: "Ignore".into(),
@@ -542,45 +307,6 @@ pub fn render_job(spec: &RunSpec, settings: &JobSettings, version: KubeVersion) 
     })
 }
 
-/// The least-privilege objects a coordinator needs in `namespace`: a ServiceAccount, a
-/// Role (jobs: create, get, list, watch, delete; pods: get, list, watch) and its RoleBinding.
-pub fn render_rbac(namespace: &str, name: &str) -> (ServiceAccount, Role, RoleBinding) {
-    let meta = || ObjectMeta {
-        name: Some(name.into()),
-        namespace: Some(namespace.into()),
-        labels: Some(BTreeMap::from([
-            (NAME_LABEL.to_string(), "cnd".to_string()),
-            ("app.kubernetes.io/component".to_string(), "coordinator".to_string()),
-        ])),
-        ..Default::default()
-    };
-    let rule = |group: &str, resource: &str, verbs: &[&str]| PolicyRule {
-        api_groups: Some(vec![group.into()]),
-        resources: Some(vec![resource.into()]),
-        verbs: verbs.iter().map(|v| v.to_string()).collect(),
-        ..Default::default()
-    };
-    let sa = ServiceAccount { metadata: meta(), ..Default::default() };
-    let role = Role {
-        metadata: meta(),
-        rules: Some(vec![
-            rule("batch", "jobs", &["create", "get", "list", "watch", "delete"]),
-            rule("", "pods", &["get", "list", "watch"]),
-        ]),
-    };
-    let binding = RoleBinding {
-        metadata: meta(),
-        role_ref: RoleRef { api_group: "rbac.authorization.k8s.io".into(), kind: "Role".into(), name: name.into() },
-        subjects: Some(vec![Subject {
-            kind: "ServiceAccount".into(),
-            name: name.into(),
-            namespace: Some(namespace.into()),
-            ..Default::default()
-        }]),
-    };
-    (sa, role, binding)
-}
-
 /// One Kubernetes object as a YAML document (with `apiVersion` and `kind`).
 pub fn to_yaml<K: serde::Serialize>(object: &K) -> String {
     // k8s_openapi's Serialize writes apiVersion and kind; going through JSON values keeps
@@ -591,9 +317,10 @@ pub fn to_yaml<K: serde::Serialize>(object: &K) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
     use std::time::Duration;
 
-    use cnd_core::{NonceRange, Problem};
+    use cnd_core::{ContractError, NonceRange, Problem, SqsTarget};
 
     use super::*;
 
@@ -603,42 +330,35 @@ mod tests {
         s
     }
 
-    #[test]
-    fn cpu_takes_whole_cpus_and_fractions() {
-        let c: Cpu = "2".parse().unwrap();
-        assert_eq!((c.millis(), c.threads(), c.quantity().0.as_str()), (2000, 2, "2"));
-        let c: Cpu = "0.5".parse().unwrap();
-        assert_eq!((c.millis(), c.threads(), c.quantity().0.as_str()), (500, 1, "500m"));
-        let c: Cpu = "500m".parse().unwrap();
-        assert_eq!((c.millis(), c.threads()), (500, 1));
-        let c: Cpu = "1.5".parse().unwrap();
-        assert_eq!((c.millis(), c.threads(), c.quantity().0.as_str()), (1500, 1, "1500m"));
-        assert_eq!("2500m".parse::<Cpu>().unwrap().threads(), 2);
-        for bad in ["0", "0m", "-1", "x", "1.0005", "", ".", "1e3"] {
-            let e = bad.parse::<Cpu>().unwrap_err().to_string();
-            assert!(e.starts_with("--cpu: ") && e.contains("allowed"), "{bad}: {e}");
-        }
+    fn container(job: &Job) -> &Container {
+        &job.spec.as_ref().unwrap().template.spec.as_ref().unwrap().containers[0]
     }
 
-    #[test]
-    fn memory_and_pull_policy_validate() {
-        assert!("64Mi".parse::<Memory>().is_ok());
-        assert!("1Gi".parse::<Memory>().is_ok());
-        assert!("lots".parse::<Memory>().unwrap_err().to_string().starts_with("--memory: "));
-        assert!("0Mi".parse::<Memory>().is_err());
-        assert_eq!("never".parse::<PullPolicy>().unwrap(), PullPolicy::Never);
-        assert!("sometimes".parse::<PullPolicy>().is_err());
+    /// The plain values of a container's env (`valueFrom` ones left out).
+    fn values(c: &Container) -> BTreeMap<&str, &str> {
+        c.env.as_ref().unwrap().iter().filter_map(|e| Some((e.name.as_str(), e.value.as_deref()?))).collect()
     }
 
-    #[test]
-    fn versions_parse_like_servers_report_them() {
-        assert_eq!(KubeVersion::from_parts("1", "31+"), Some(KubeVersion { major: 1, minor: 31 }));
-        assert_eq!("1.29".parse::<KubeVersion>().unwrap(), KubeVersion::MIN);
-        assert_eq!("v1.34.4".parse::<KubeVersion>().unwrap(), KubeVersion { major: 1, minor: 34 });
-        assert!("1.28".parse::<KubeVersion>().unwrap_err().to_string().contains("too old"));
-        assert!("one".parse::<KubeVersion>().is_err());
-        assert!(!KubeVersion::MIN.has_success_policy());
-        assert!(KubeVersion::SUCCESS_POLICY.has_success_policy());
+    /// What the worker of pod `index` reads: the container's env plus what the kubelet adds.
+    fn read_in_pod(c: &Container, index: u32) -> Result<WorkerSpec, ContractError> {
+        let mut env: BTreeMap<String, String> =
+            values(c).into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        env.insert("JOB_COMPLETION_INDEX".into(), index.to_string());
+        env.insert("POD_NAME".into(), format!("cnd-x-{index}-abcde"));
+        WorkerSpec::from_env(|k| env.get(k).cloned())
+    }
+
+    fn sqs(queue_url: Option<&str>) -> Results {
+        Results::Sqs(SqsTarget {
+            queue_url: queue_url.map(str::to_string),
+            endpoint_url: Some("http://10.88.77.1:5000".into()),
+        })
+    }
+
+    fn invalid(settings: &JobSettings) -> String {
+        let e = render_job(&spec(1, Mode::First), settings, KubeVersion::LATEST).unwrap_err();
+        assert!(matches!(e, Error::Invalid { .. }), "{e:?}");
+        e.to_string()
     }
 
     #[test]
@@ -659,18 +379,55 @@ mod tests {
         let c = &pod.containers[0];
         let r = c.resources.as_ref().unwrap();
         assert_eq!(r.requests, r.limits);
-        let env: BTreeMap<_, _> =
-            c.env.as_ref().unwrap().iter().filter_map(|e| Some((e.name.as_str(), e.value.as_deref()?))).collect();
-        assert_eq!(env["CND_BLOCK_HEX"], hex_lower(b"COMSM0010cloud"));
+        let env = values(c);
+        assert_eq!(env["CND_BLOCK_HEX"], "434f4d534d30303130636c6f7564");
         assert_eq!(env["CND_DIFFICULTY"], "24");
         assert_eq!(env["CND_RESULTS"], "termination-log");
+        assert_eq!(env["CND_TERMINATION_LOG"], "/dev/termination-log");
         assert_eq!(env["CND_THREADS"], "1");
         assert_eq!(env["CND_WORKER_COUNT"], "4");
         assert!(!env.contains_key("CND_WORKER_INDEX"), "the index comes from JOB_COMPLETION_INDEX");
+        assert_eq!(c.termination_message_path.as_deref(), Some("/dev/termination-log"));
         let sc = c.security_context.as_ref().unwrap();
         assert_eq!(sc.read_only_root_filesystem, Some(true));
         assert_eq!(sc.allow_privilege_escalation, Some(false));
         assert_eq!(sc.capabilities.as_ref().unwrap().drop.as_deref(), Some(&["ALL".to_string()][..]));
+        let pod_name = c.env.as_ref().unwrap().iter().find(|e| e.name == "POD_NAME").unwrap();
+        assert_eq!(pod_name.value_from.as_ref().unwrap().field_ref.as_ref().unwrap().field_path, "metadata.name");
+    }
+
+    #[test]
+    fn each_pod_reads_back_the_run_with_its_own_index() {
+        let mut s = spec(4, Mode::Lowest);
+        s.problem = s.problem.with_range(NonceRange::new(10, 1_000_010).unwrap()).unwrap();
+        let settings = JobSettings {
+            cpu: "2".parse().unwrap(),
+            kernel: Some(Kernel::Portable),
+            results: Results::TerminationLog("/tmp/report".into()),
+            ..Default::default()
+        };
+        let c = container(&render_job(&s, &settings, KubeVersion::LATEST).unwrap()).clone();
+        assert_eq!(c.termination_message_path.as_deref(), Some("/tmp/report"), "the kubelet reads where it writes");
+        for index in 0..4 {
+            let mut expected = WorkerSpec::for_run(&s);
+            expected.index = Some(index);
+            expected.threads = Some(2);
+            expected.kernel = Some(Kernel::Portable);
+            expected.results = Results::TerminationLog(PathBuf::from("/tmp/report"));
+            expected.source = Some(format!("cnd-x-{index}-abcde"));
+            assert_eq!(read_in_pod(&c, index).unwrap(), expected);
+        }
+    }
+
+    #[test]
+    fn exit_codes_of_the_failure_policy_are_the_workers() {
+        let job = render_job(&spec(2, Mode::First), &JobSettings::default(), KubeVersion::LATEST).unwrap();
+        let rules = job.spec.unwrap().pod_failure_policy.unwrap().rules;
+        let codes = |action: &str| {
+            rules.iter().find(|r| r.action == action).and_then(|r| r.on_exit_codes.as_ref()).unwrap().values.clone()
+        };
+        assert_eq!(codes("FailJob"), [2], "bad input fails the Job");
+        assert_eq!(codes("FailIndex"), [3], "an exhausted index is final");
     }
 
     #[test]
@@ -692,21 +449,51 @@ mod tests {
         let p = Problem::bitcoin(&header, None).unwrap().with_range(NonceRange::new(0, 1000).unwrap()).unwrap();
         let s = RunSpec::new(p, 1, Mode::First);
         let settings = JobSettings {
-            results: Results::Sqs {
-                queue_url: "http://10.88.77.1:5000/000000000000/q".into(),
-                endpoint_url: Some("http://10.88.77.1:5000".into()),
-                aws_secret: Some("cnd-aws".into()),
-                region: Some("us-east-1".into()),
-            },
+            results: sqs(Some("http://10.88.77.1:5000/000000000000/q")),
+            aws_secret: Some("cnd-aws".into()),
+            aws_region: Some("us-east-1".into()),
             ..Default::default()
         };
         let job = render_job(&s, &settings, KubeVersion::LATEST).unwrap();
-        let c = &job.spec.unwrap().template.spec.unwrap().containers[0];
+        let c = container(&job);
         let names: Vec<_> = c.env.as_ref().unwrap().iter().map(|e| e.name.as_str()).collect();
         assert!(!names.contains(&"CND_DIFFICULTY"));
-        assert!(names.contains(&"CND_SQS_QUEUE_URL"));
         assert!(!names.iter().any(|n| n.contains("SECRET") || n.contains("ACCESS_KEY")));
+        let env = values(c);
+        assert_eq!(env["CND_RESULTS"], "sqs");
+        assert_eq!(env["CND_SQS_QUEUE_URL"], "http://10.88.77.1:5000/000000000000/q");
+        assert_eq!(env["CND_SQS_ENDPOINT_URL"], "http://10.88.77.1:5000");
+        assert_eq!(env["AWS_REGION"], "us-east-1");
         assert_eq!(c.env_from.as_ref().unwrap()[0].secret_ref.as_ref().unwrap().name, "cnd-aws");
+        assert_eq!(read_in_pod(c, 0).unwrap().results, settings.results);
+    }
+
+    #[test]
+    fn settings_pods_cannot_use_are_named_by_their_flag() {
+        let stdout = JobSettings { results: Results::Stdout, ..Default::default() };
+        assert!(stdout.validate().is_err());
+        let e = invalid(&stdout);
+        assert!(
+            e.starts_with("--results: ") && e.ends_with("(allowed with --backend k8s: termination-log, sqs)"),
+            "{e}"
+        );
+
+        let secret = JobSettings { aws_secret: Some("cnd-aws".into()), ..Default::default() };
+        assert_eq!(invalid(&secret), "--aws-secret: only used with --results sqs (allowed: omit it)");
+
+        // A search sets the queue URL once the queue exists: valid before, not renderable.
+        let no_queue = JobSettings { results: sqs(None), aws_secret: Some("cnd-aws".into()), ..Default::default() };
+        assert!(no_queue.validate().is_ok());
+        assert_eq!(
+            invalid(&no_queue),
+            "--sqs-queue-url: required to render a Job with --results sqs (a search creates a queue per run; a \
+             manifest needs one given)"
+        );
+        assert!(invalid(&JobSettings { results: sqs(Some(" ")), ..Default::default() }).starts_with("--sqs-queue-url"));
+        // A region without SQS is not an error (it may come from the environment): unused.
+        let region = JobSettings { aws_region: Some("eu-west-2".into()), ..Default::default() };
+        let job = render_job(&spec(1, Mode::First), &region, KubeVersion::LATEST).unwrap();
+        assert!(!values(container(&job)).contains_key("AWS_REGION"));
     }
 
     #[test]

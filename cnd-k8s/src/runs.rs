@@ -66,15 +66,17 @@ fn job_state(job: &Job) -> String {
     }
 }
 
+/// The Jobs that `selector` matches.
+async fn list_jobs(client: Client, namespace: &str, selector: &str) -> Result<Vec<Job>> {
+    let api: Api<Job> = Api::namespaced(client, namespace);
+    let list = api.list(&ListParams::default().labels(selector)).await;
+    Ok(list.map_err(|e| Error::api("list", "jobs.batch", namespace, e))?.items)
+}
+
 /// The runs in `namespace` (or just `run`), with their pods by phase, oldest first.
 pub async fn status(client: Client, namespace: &str, run: Option<&str>) -> Result<Vec<RunStatus>> {
     let selector = run.map(run_selector).unwrap_or_else(all_runs_selector);
-    let jobs: Api<Job> = Api::namespaced(client.clone(), namespace);
-    let jobs = jobs
-        .list(&ListParams::default().labels(&selector))
-        .await
-        .map_err(|e| Error::api("list", "jobs.batch", namespace, e))?
-        .items;
+    let jobs = list_jobs(client.clone(), namespace, &selector).await?;
     let pods = list_pods(client, namespace, &selector).await?;
     let mut runs: BTreeMap<String, RunStatus> = BTreeMap::new();
     for job in &jobs {
@@ -114,12 +116,7 @@ pub async fn status(client: Client, namespace: &str, run: Option<&str>) -> Resul
 /// deleted.
 pub async fn cleanup(client: Client, namespace: &str, run: Option<&str>, timeout: Duration) -> Result<Vec<String>> {
     let selector = run.map(run_selector).unwrap_or_else(all_runs_selector);
-    let api: Api<Job> = Api::namespaced(client.clone(), namespace);
-    let jobs = api
-        .list(&ListParams::default().labels(&selector))
-        .await
-        .map_err(|e| Error::api("list", "jobs.batch", namespace, e))?
-        .items;
+    let jobs = list_jobs(client.clone(), namespace, &selector).await?;
     let mut deleted = Vec::new();
     for job in jobs {
         let Some(name) = job.metadata.name else { continue };

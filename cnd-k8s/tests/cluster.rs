@@ -44,7 +44,7 @@ async fn a_real_search_finds_a_verified_nonce_and_leaves_nothing() {
     let result = coordinate(&mut d, &spec, timer).await.expect("the run ends without error");
     let Outcome::Found(found) = result.outcome else { panic!("no nonce: {result:?}") };
     assert!(verify(&spec.problem, found.nonce).is_valid());
-    println!("found {} by {} in {:?}", found.nonce, found.worker, result.elapsed);
+    println!("found {} by {} in {:?}", found.nonce, found.found_by, result.elapsed);
     let left = status(client, &namespace, Some(&spec.run_id)).await.unwrap();
     assert!(left.is_empty(), "nothing of the run is left: {left:?}");
 }

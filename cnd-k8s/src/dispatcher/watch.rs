@@ -1,0 +1,130 @@
+//! Watching, deleting and waiting: the kube-runtime watchers a run reads, and the deletion
+//! of a run's Job that waits, watching, until its pods are gone.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{DeleteParams, ListParams};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use kube::{Api, Client};
+use tokio::sync::mpsc;
+
+use super::{JOBS, PODS};
+use crate::error::{Error, Result, ServerMessage};
+use crate::job::run_selector;
+
+/// A watch of `api`'s objects (a `Send` stream, as the run's merged events need).
+pub(super) fn watcher<K>(
+    api: Api<K>,
+    config: watcher::Config,
+) -> impl futures::Stream<Item = Result<Event<K>, watcher::Error>> + Send
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    watcher::watcher(api, config)
+}
+
+/// A tokio channel's receiver as a stream.
+pub(super) fn tokio_stream_from<T: Send + 'static>(mut rx: mpsc::Receiver<T>) -> BoxStream<'static, T> {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed()
+}
+
+/// A watcher error that retrying cannot fix (permissions), as an error of the run.
+pub(super) fn fatal_watch_error(e: &watcher::Error, resource: &'static str, namespace: &str) -> Option<Error> {
+    let source = match e {
+        watcher::Error::InitialListFailed(k) | watcher::Error::WatchStartFailed(k) => k,
+        _ => return None,
+    };
+    match source {
+        kube::Error::Api(s) if s.code == 403 => Some(Error::api(
+            if matches!(e, watcher::Error::InitialListFailed(_)) { "list" } else { "watch" },
+            resource,
+            namespace,
+            kube::Error::Api(s.clone()),
+        )),
+        _ => None,
+    }
+}
+
+/// Deletes a run's Job with background propagation, then waits (at most `timeout`) until
+/// its pods are gone, watching them.
+pub async fn delete_run(
+    client: Client,
+    namespace: &str,
+    job: &str,
+    run_id: Option<&str>,
+    timeout: Duration,
+) -> Result<()> {
+    let jobs: Api<Job> = Api::namespaced(client.clone(), namespace);
+    match jobs.delete(job, &DeleteParams::background()).await {
+        Ok(_) => tracing::info!(job, namespace, "deleted the Job (background propagation)"),
+        Err(kube::Error::Api(s)) if s.code == 404 => tracing::debug!(job, "the Job was already gone"),
+        Err(e) => return Err(Error::api("delete", JOBS, namespace, e)),
+    }
+    let Some(run_id) = run_id else { return Ok(()) };
+    let pods: Api<Pod> = Api::namespaced(client, namespace);
+    wait_pods_gone(pods, &run_selector(run_id), namespace, timeout).await
+}
+
+/// Waits until no pod matches `selector`, watching (initial list, then deletions).
+pub async fn wait_pods_gone(pods: Api<Pod>, selector: &str, namespace: &str, timeout: Duration) -> Result<()> {
+    let mut live: HashSet<String> = HashSet::new();
+    let mut listed = false;
+    let mut stream = watcher(pods, watcher::Config::default().labels(selector)).default_backoff().boxed();
+    let wait = async {
+        while let Some(ev) = stream.next().await {
+            match ev {
+                Ok(Event::Init) => {
+                    live.clear();
+                    listed = false;
+                }
+                Ok(Event::InitApply(p)) | Ok(Event::Apply(p)) => {
+                    live.insert(p.metadata.name.unwrap_or_default());
+                }
+                Ok(Event::Delete(p)) => {
+                    live.remove(&p.metadata.name.unwrap_or_default());
+                }
+                Ok(Event::InitDone) => listed = true,
+                Err(e) => {
+                    if let Some(f) = fatal_watch_error(&e, PODS, namespace) {
+                        return Err(f);
+                    }
+                    tracing::debug!("waiting for pods to go: {e}");
+                }
+            }
+            if listed && live.is_empty() {
+                return Ok(());
+            }
+        }
+        Ok(())
+    };
+    match tokio::time::timeout(timeout, wait).await {
+        Ok(r) => r,
+        Err(_) => {
+            let mut left: Vec<_> = live.into_iter().collect();
+            left.sort();
+            Err(Error::Api {
+                verb: "wait for the deletion of",
+                resource: PODS,
+                namespace: namespace.to_string(),
+                code: None,
+                source: ServerMessage(format!("still there after {}s: {}", timeout.as_secs(), left.join(", "))),
+            })
+        }
+    }
+}
+
+/// Lists a run's (or every run's) pods, for `cnd k8s status`.
+pub(crate) async fn list_pods(client: Client, namespace: &str, selector: &str) -> Result<Vec<Pod>> {
+    let api: Api<Pod> = Api::namespaced(client, namespace);
+    Ok(api
+        .list(&ListParams::default().labels(selector))
+        .await
+        .map_err(|e| Error::api("list", PODS, namespace, e))?
+        .items)
+}

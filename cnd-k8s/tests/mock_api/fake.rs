@@ -1,0 +1,294 @@
+//! The fake API server, which answers by route and records every request, and how a
+//! scenario runs against it and checks what it recorded.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cnd_core::{DispatchError, Outcome, RunResult, RunSpec, StopReason, coordinate};
+use cnd_k8s::{DispatcherSettings, K8sDispatcher};
+use http::{Request, Response, StatusCode};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
+use kube::client::Body;
+use serde_json::{Value, json};
+
+pub(crate) const NS: &str = "cnd-test";
+
+/// One request as the fake API server saw it.
+#[derive(Debug, Clone)]
+pub(crate) struct Recorded {
+    pub(crate) method: String,
+    pub(crate) path: String,
+    pub(crate) query: String,
+    pub(crate) body: Option<Value>,
+}
+
+impl Recorded {
+    pub(crate) fn is(&self, method: &str, path: &str) -> bool {
+        self.method == method && self.path == path
+    }
+    pub(crate) fn is_watch(&self) -> bool {
+        self.query.contains("watch=true")
+    }
+}
+
+pub(crate) enum CreateAnswer {
+    Created,
+    Forbidden,
+}
+
+pub(crate) struct Script {
+    pub(crate) minor: &'static str,
+    pub(crate) create: CreateAnswer,
+    /// Listing pods is forbidden (a Role without pods).
+    pub(crate) pods_forbidden: bool,
+    pub(crate) pod_batches: VecDeque<Vec<(&'static str, Pod)>>,
+    pub(crate) job_batches: VecDeque<Vec<(&'static str, Job)>>,
+}
+
+#[derive(Default)]
+pub(crate) struct State {
+    job: Option<Value>,
+    deleted: bool,
+    pods: BTreeMap<String, Value>,
+    rv: u64,
+    held: Vec<tower_test::mock::SendResponse<Response<Body>>>,
+    held_job_watches: Vec<tower_test::mock::SendResponse<Response<Body>>>,
+}
+
+pub(crate) type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+
+pub(crate) fn json_response(code: u16, v: &Value) -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::from_u16(code).unwrap())
+        .header("content-type", "application/json")
+        .body(Body::from(serde_json::to_vec(v).unwrap()))
+        .unwrap()
+}
+
+pub(crate) fn watch_body(events: &[(&'static str, Value)]) -> Response<Body> {
+    let mut body = Vec::new();
+    for (kind, object) in events {
+        body.extend(serde_json::to_vec(&json!({ "type": kind, "object": object })).unwrap());
+        body.push(b'\n');
+    }
+    Response::builder().status(200).body(Body::from(body)).unwrap()
+}
+
+pub(crate) fn status(code: u16, reason: &str, message: &str) -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+           "message": message, "reason": reason, "code": code})
+}
+
+/// Starts the fake API server; returns the client and the record of requests.
+pub(crate) fn fake_api(script: Script) -> (kube::Client, Arc<Mutex<Vec<Recorded>>>) {
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let client = kube::Client::new(service, NS);
+    let record = Arc::new(Mutex::new(Vec::new()));
+    tokio::spawn(serve(handle, script, Arc::clone(&record)));
+    (client, record)
+}
+
+pub(crate) async fn serve(mut handle: Handle, mut script: Script, record: Arc<Mutex<Vec<Recorded>>>) {
+    let mut st = State::default();
+    let jobs_path = format!("/apis/batch/v1/namespaces/{NS}/jobs");
+    let pods_path = format!("/api/v1/namespaces/{NS}/pods");
+    while let Some((request, send)) = handle.next_request().await {
+        let (parts, body) = request.into_parts();
+        let bytes = body.collect_bytes().await.unwrap();
+        let rec = Recorded {
+            method: parts.method.to_string(),
+            path: parts.uri.path().to_string(),
+            query: parts.uri.query().unwrap_or("").to_string(),
+            body: if bytes.is_empty() { None } else { serde_json::from_slice(&bytes).ok() },
+        };
+        record.lock().unwrap().push(rec.clone());
+        st.rv += 1;
+        let rv = st.rv.to_string();
+        if rec.is("GET", "/version") {
+            send.send_response(json_response(
+                200,
+                &json!({"major": "1", "minor": script.minor, "gitVersion": format!("v1.{}.0", script.minor),
+                        "gitCommit": "", "gitTreeState": "", "buildDate": "2026-01-01T00:00:00Z",
+                        "goVersion": "go1.24", "compiler": "gc", "platform": "linux/amd64"}),
+            ));
+        } else if rec.is("POST", &jobs_path) {
+            match script.create {
+                CreateAnswer::Forbidden => send.send_response(json_response(
+                    403,
+                    &status(
+                        403,
+                        "Forbidden",
+                        &format!("jobs.batch is forbidden: User \"system:serviceaccount:{NS}:nobody\" cannot create resource \"jobs\" in API group \"batch\" in the namespace \"{NS}\""),
+                    ),
+                )),
+                CreateAnswer::Created => {
+                    let mut job = rec.body.clone().unwrap();
+                    job["metadata"]["uid"] = json!("job-uid");
+                    job["metadata"]["namespace"] = json!(NS);
+                    job["metadata"]["resourceVersion"] = json!(rv);
+                    job["metadata"]["creationTimestamp"] = json!("2026-01-01T00:00:00Z");
+                    st.job = Some(job.clone());
+                    send.send_response(json_response(201, &job));
+                }
+            }
+        } else if rec.method == "GET" && rec.path == jobs_path {
+            if rec.is_watch() {
+                st.held_job_watches.push(send);
+            } else {
+                let items: Vec<Value> = st.job.iter().filter(|_| !st.deleted).cloned().collect();
+                send.send_response(json_response(
+                    200,
+                    &json!({"apiVersion": "batch/v1", "kind": "JobList", "metadata": {"resourceVersion": rv}, "items": items}),
+                ));
+            }
+        } else if rec.method == "GET" && rec.path == pods_path && script.pods_forbidden {
+            send.send_response(json_response(
+                403,
+                &status(403, "Forbidden", &format!("pods is forbidden: User \"x\" cannot list resource \"pods\" in API group \"\" in the namespace \"{NS}\"")),
+            ));
+        } else if rec.method == "GET" && rec.path == pods_path {
+            if rec.is_watch() {
+                match script.pod_batches.pop_front() {
+                    Some(batch) => {
+                        let events: Vec<(&'static str, Value)> = batch
+                            .into_iter()
+                            .map(|(kind, pod)| {
+                                st.rv += 1;
+                                let mut v = serde_json::to_value(&pod).unwrap();
+                                v["metadata"]["resourceVersion"] = json!(st.rv.to_string());
+                                st.pods.insert(pod.metadata.name.clone().unwrap(), v.clone());
+                                (kind, v)
+                            })
+                            .collect();
+                        send.send_response(watch_body(&events));
+                    }
+                    None => st.held.push(send),
+                }
+            } else {
+                let items: Vec<Value> = if st.deleted { vec![] } else { st.pods.values().cloned().collect() };
+                send.send_response(json_response(
+                    200,
+                    &json!({"apiVersion": "v1", "kind": "PodList", "metadata": {"resourceVersion": rv}, "items": items}),
+                ));
+            }
+        } else if rec.method == "DELETE" && rec.path.starts_with(&format!("{jobs_path}/")) {
+            st.deleted = true;
+            send.send_response(json_response(
+                200,
+                &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}),
+            ));
+        } else {
+            send.send_response(json_response(404, &status(404, "NotFound", "no such route in the fake")));
+        }
+        // The Job's events come once every pod event is out, as a real Job's status
+        // follows its pods.
+        if script.pod_batches.is_empty()
+            && !st.held_job_watches.is_empty()
+            && let Some(batch) = script.job_batches.pop_front()
+        {
+            let send = st.held_job_watches.remove(0);
+            let events: Vec<(&'static str, Value)> = batch
+                .into_iter()
+                .map(|(kind, job)| {
+                    st.rv += 1;
+                    let mut v = serde_json::to_value(&job).unwrap();
+                    v["metadata"]["resourceVersion"] = json!(st.rv.to_string());
+                    (kind, v)
+                })
+                .collect();
+            send.send_response(watch_body(&events));
+        }
+    }
+}
+
+/// The dispatcher's settings in every scenario: short waits.
+pub(crate) fn settings() -> DispatcherSettings {
+    DispatcherSettings {
+        cleanup_timeout: Duration::from_secs(5),
+        deadline_grace: Duration::from_secs(3),
+        planned_rate: Some(1.0e6),
+        ..Default::default()
+    }
+}
+
+/// The exit code the CLI gives a run's result (DESIGN.md: 0 found, 1 error, 2 bad input,
+/// 3 exhausted, 4 timed out or cancelled), as `cnd-cli`'s `exit.rs` and `output.rs` map it.
+pub(crate) fn exit_code(r: &Result<RunResult, DispatchError>) -> u8 {
+    match r {
+        Ok(r) => match r.outcome {
+            Outcome::Found(_) => 0,
+            Outcome::Exhausted { .. } => 3,
+            Outcome::Stopped(_) => 4,
+        },
+        Err(DispatchError::Invalid(_)) => 2,
+        Err(_) => 1,
+    }
+}
+
+/// `{err:#}` as the CLI prints it: the error chain joined by ": ".
+pub(crate) fn one_line(e: &DispatchError) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cur = std::error::Error::source(e);
+    while let Some(c) = cur {
+        parts.push(c.to_string());
+        cur = c.source();
+    }
+    parts.join(": ")
+}
+
+pub(crate) async fn run(
+    script: Script,
+    spec: &RunSpec,
+    stop: impl Future<Output = StopReason> + Send,
+) -> (Result<RunResult, DispatchError>, Vec<Recorded>) {
+    let (client, record) = fake_api(script);
+    let mut d = K8sDispatcher::new(client, settings());
+    let result = tokio::time::timeout(Duration::from_secs(20), coordinate(&mut d, spec, stop))
+        .await
+        .expect("the run ends on its own");
+    drop(d);
+    let recorded = record.lock().unwrap().clone();
+    (result, recorded)
+}
+
+pub(crate) fn never() -> impl Future<Output = StopReason> + Send {
+    futures::future::pending()
+}
+
+pub(crate) fn posted_job(recorded: &[Recorded]) -> Value {
+    let jobs_path = format!("/apis/batch/v1/namespaces/{NS}/jobs");
+    let posts: Vec<_> = recorded.iter().filter(|r| r.is("POST", &jobs_path)).collect();
+    assert_eq!(posts.len(), 1, "one Job created: {recorded:#?}");
+    posts[0].body.clone().expect("a Job body")
+}
+
+/// The run's Job was deleted with background propagation, and the pods were then awaited.
+pub(crate) fn assert_deleted_in_background(spec: &RunSpec, recorded: &[Recorded]) {
+    let job_path = format!("/apis/batch/v1/namespaces/{NS}/jobs/cnd-{}", spec.run_id);
+    let deletes: Vec<_> = recorded.iter().enumerate().filter(|(_, r)| r.is("DELETE", &job_path)).collect();
+    assert_eq!(deletes.len(), 1, "one DELETE of the Job: {recorded:#?}");
+    let (at, delete) = deletes[0];
+    assert_eq!(delete.body.as_ref().unwrap()["propagationPolicy"], "Background", "{delete:?}");
+    let pods_path = format!("/api/v1/namespaces/{NS}/pods");
+    assert!(
+        recorded[at + 1..].iter().any(|r| r.is("GET", &pods_path) && r.query.contains("labelSelector")),
+        "the pods were awaited after the DELETE: {recorded:#?}"
+    );
+}
+
+pub(crate) fn script(
+    minor: &'static str,
+    pods: Vec<Vec<(&'static str, Pod)>>,
+    jobs: Vec<Vec<(&'static str, Job)>>,
+) -> Script {
+    Script {
+        minor,
+        create: CreateAnswer::Created,
+        pods_forbidden: false,
+        pod_batches: pods.into(),
+        job_batches: jobs.into(),
+    }
+}
