@@ -1,46 +1,43 @@
 //! `cnd`: find golden nonces on every core, on worker processes, or on Kubernetes.
 //!
-//! A thin binary: clap flags are turned into validated `cnd-core` values, a backend is
-//! chosen, and outcomes are mapped to the exit codes of DESIGN.md
-//! (0 found · 1 runtime error · 2 bad input · 3 range exhausted · 4 timed out or cancelled).
+//! A thin binary, in layers that only import downwards: `flags` (clap) → `config` (one
+//! validated run configuration, and the one place a backend is built, through `backends`
+//! and `planning`) → `commands` (one module per command) → here, which maps every outcome
+//! to the exit codes of DESIGN.md (0 found · 1 runtime error · 2 bad input · 3 range
+//! exhausted · 4 timed out or cancelled). `output`, `signals` and `error` serve them all.
 
-mod args;
-mod bench;
-mod bench_kernels;
-mod bench_scaling;
-mod exit;
-mod k8s_cmd;
+mod backends;
+mod commands;
+mod config;
+mod error;
+mod flags;
 mod output;
-mod plan;
-mod process_backend;
-mod results;
-mod search;
-mod verify_cmd;
-mod worker;
+mod planning;
+mod signals;
 
 use std::process::ExitCode;
 
-use args::Command;
-use exit::Exit;
+use cnd_core::Exit;
+use flags::Command;
 
 fn main() -> ExitCode {
-    let cli = match args::parse() {
+    let cli = match flags::parse() {
         Ok(cli) => cli,
         Err(exit) => return exit.into(),
     };
-    let globals = cli.globals();
-    init_tracing(globals.verbose, globals.quiet);
+    let out = cli.output();
+    init_tracing(out.verbose, out.quiet);
     let result = match cli.command {
-        None => run_async(search::run(cli.search)),
-        Some(Command::Verify(a)) => verify_cmd::run(a, &globals),
-        Some(Command::Worker(a)) => worker::run(a, &globals),
-        Some(Command::Plan(a)) => plan::run(a, &globals),
-        Some(Command::Bench(a)) => bench::run(a, &globals),
-        Some(Command::K8s(a)) => run_async(k8s_cmd::run(a, globals)),
+        None => run_async(commands::search::run(cli.search)),
+        Some(Command::Verify(a)) => commands::verify::run(a, out),
+        Some(Command::Worker(_)) => commands::worker::run(),
+        Some(Command::Plan(a)) => commands::plan::run(a, out),
+        Some(Command::Bench(a)) => commands::bench::run(*a, out),
+        Some(Command::K8s(a)) => run_async(commands::k8s::run(a, out)),
     };
     match result {
         Ok(exit) => exit.into(),
-        Err(err) => exit::report_error(&err).into(),
+        Err(err) => error::report(&err).into(),
     }
 }
 

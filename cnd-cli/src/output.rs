@@ -3,11 +3,12 @@
 use std::io::IsTerminal as _;
 use std::time::Duration;
 
-use cnd_core::{Outcome, Problem, ProgressProbe, RunResult, RunSpec, StopReason, percent};
+use cnd_core::{
+    Exit, HashRate, HumanSeconds, Outcome, ProgressProbe, RunResult, RunSpec, SearchModel, StopReason, group_digits,
+    percent,
+};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
-
-use crate::exit::Exit;
 
 /// The result of a search, as printed (human or JSON).
 #[derive(Debug, Serialize)]
@@ -24,8 +25,9 @@ pub struct SearchReport {
     pub leading_zero_bits: Option<u32>,
     /// The difficulty asked for (None for a Bitcoin nBits target).
     pub difficulty: Option<u32>,
-    /// Who found it.
-    pub worker: Option<String>,
+    /// Who found it (a thread, process or pod), as DESIGN.md's JSON names it.
+    #[serde(rename = "worker")]
+    pub found_by: Option<String>,
     /// Hashes of all workers.
     pub hashes: u64,
     /// Search time of the finding worker.
@@ -61,7 +63,7 @@ impl SearchReport {
             digest: None,
             leading_zero_bits: None,
             difficulty: spec.problem.difficulty(),
-            worker: None,
+            found_by: None,
             hashes: result.hashes,
             worker_elapsed_s: None,
             elapsed_s: elapsed,
@@ -79,7 +81,7 @@ impl SearchReport {
                 r.nonce = Some(f.nonce);
                 r.digest = Some(hex::encode(f.digest));
                 r.leading_zero_bits = Some(f.leading_zero_bits);
-                r.worker = Some(f.worker.clone());
+                r.found_by = Some(f.found_by.clone());
                 r.worker_elapsed_s = Some(f.elapsed.as_secs_f64());
             }
             Outcome::Exhausted { .. } => r.status = "exhausted",
@@ -111,12 +113,12 @@ impl SearchReport {
                 println!("  digest             {}", self.digest.as_deref().unwrap_or(""));
                 let need = self.difficulty.map_or("target".to_string(), |d| format!(">= {d}"));
                 println!("  leading zero bits  {} ({need})", self.leading_zero_bits.unwrap_or_default());
-                println!("  found by           {}", self.worker.as_deref().unwrap_or("?"));
+                println!("  found by           {}", self.found_by.as_deref().unwrap_or("?"));
                 println!(
                     "  hashes             {} in {} ({}, {} on {} workers)",
                     group_digits(self.hashes),
-                    seconds(self.elapsed_s),
-                    rate(self.hash_rate),
+                    HumanSeconds(self.elapsed_s),
+                    HashRate(self.hash_rate),
                     self.backend,
                     self.workers
                 );
@@ -127,62 +129,20 @@ impl SearchReport {
                 self.start,
                 self.end,
                 group_digits(self.hashes),
-                seconds(self.elapsed_s)
+                HumanSeconds(self.elapsed_s)
             ),
             "timed_out" => eprintln!(
                 "timed out after {} ({} hashes, nothing left running)",
-                seconds(self.elapsed_s),
+                HumanSeconds(self.elapsed_s),
                 group_digits(self.hashes)
             ),
             _ => eprintln!(
                 "cancelled after {} ({} hashes, nothing left running)",
-                seconds(self.elapsed_s),
+                HumanSeconds(self.elapsed_s),
                 group_digits(self.hashes)
             ),
         }
     }
-}
-
-/// `1234567` → `1,234,567`.
-pub fn group_digits(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// A hash rate with a unit.
-pub fn rate(per_second: f64) -> String {
-    if per_second >= 1e9 {
-        format!("{:.2} GH/s", per_second / 1e9)
-    } else if per_second >= 1e6 {
-        format!("{:.2} MH/s", per_second / 1e6)
-    } else if per_second >= 1e3 {
-        format!("{:.1} kH/s", per_second / 1e3)
-    } else {
-        format!("{per_second:.0} H/s")
-    }
-}
-
-fn seconds(s: f64) -> String {
-    if s < 10.0 { format!("{s:.3} s") } else { format!("{s:.1} s") }
-}
-
-/// P(at least one golden nonce in `hashes` tries) = 1 − (1 − p)^hashes, without underflow.
-pub fn probability_found(problem: &Problem, hashes: u64) -> f64 {
-    let p = problem.probability();
-    if p <= 0.0 || hashes == 0 {
-        return 0.0;
-    }
-    if p >= 1.0 {
-        return 1.0;
-    }
-    -(hashes as f64 * (-p).ln_1p()).exp_m1()
 }
 
 /// The live progress display: hashes, rate, elapsed and P(found by now), on stderr, hidden
@@ -211,7 +171,8 @@ impl ProgressDisplay {
         if !visible {
             return Self { bar, task: None };
         }
-        let problem = spec.problem.clone();
+        // P(found by now) from the planner's model; the rate does not enter it.
+        let model = SearchModel::new(&spec.problem, 1.0, Duration::ZERO).ok();
         let b = bar.clone();
         let task = tokio::spawn(async move {
             let started = std::time::Instant::now();
@@ -226,8 +187,8 @@ impl ProgressDisplay {
                 if p.hashes.is_some() {
                     msg = format!(
                         "{}  P(found by now) {}",
-                        rate(hashes as f64 / secs),
-                        percent(probability_found(&problem, hashes))
+                        HashRate(hashes as f64 / secs),
+                        percent(model.map_or(0.0, |m| m.probability_in(hashes as f64)))
                     );
                 }
                 if let Some(d) = p.detail {
@@ -251,23 +212,31 @@ impl ProgressDisplay {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cnd_core::{Found, Mode, NonceRange, Problem};
 
-    #[test]
-    fn digits_group() {
-        assert_eq!(group_digits(0), "0");
-        assert_eq!(group_digits(1234567), "1,234,567");
-        assert_eq!(group_digits(100), "100");
+    fn result(outcome: Outcome) -> RunResult {
+        RunResult { outcome, hashes: 1000, elapsed: Duration::from_secs(2), rejected: 0 }
     }
 
     #[test]
-    fn probability_does_not_underflow() {
-        let p = Problem::text("x", 256).unwrap();
-        let tiny = probability_found(&p, 1 << 40);
-        assert!(tiny > 0.0 && tiny < 1e-60, "{tiny}");
-        let p = Problem::text("x", 1).unwrap();
-        assert!((probability_found(&p, 1) - 0.5).abs() < 1e-12);
-        let p = Problem::text("x", 20).unwrap();
-        let expect = 1.0 - (1.0 - 2f64.powi(-20)).powf(1e6);
-        assert!((probability_found(&p, 1_000_000) - expect).abs() < 1e-6, "{expect}");
+    fn the_report_names_the_finder_as_worker_and_maps_exits() {
+        let spec = RunSpec::new(Problem::text("x", 1).unwrap(), 2, Mode::First);
+        let found = Found {
+            nonce: 7,
+            digest: [0; 32],
+            leading_zero_bits: 256,
+            found_by: "pod-1".into(),
+            hashes: 10,
+            elapsed: Duration::from_millis(5),
+        };
+        let r = SearchReport::new(&spec, &result(Outcome::Found(found)), "k8s", "avx2");
+        assert_eq!(r.exit(), Exit::Found);
+        let json: serde_json::Value = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["worker"], "pod-1");
+        assert_eq!(json["hash_rate"], 500.0);
+        let range = NonceRange::new(0, 1).unwrap();
+        assert_eq!(SearchReport::new(&spec, &result(Outcome::Exhausted { range }), "", "").exit(), Exit::Exhausted);
+        let stopped = result(Outcome::Stopped(StopReason::TimedOut));
+        assert_eq!(SearchReport::new(&spec, &stopped, "", "").exit(), Exit::Stopped);
     }
 }

@@ -77,7 +77,7 @@ fn bad_k8s_flags_are_one_line_usage_errors() {
         .args(["--backend", "k8s", "-d", "8", "--results", "stdout"])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("--results stdout"));
+        .stderr(predicate::str::contains("--results").and(predicate::str::contains("stdout")));
     cnd().args(["k8s", "cleanup"]).assert().code(2).stderr(predicate::str::contains("--all"));
 }
 

@@ -1,33 +1,19 @@
 //! `cnd verify`: check a claimed nonce with the reference SHA-256.
 
-use clap::Args;
-use cnd_core::verify;
+use cnd_core::{Exit, Problem, verify};
 
-use crate::args::{Globals, ProblemArgs};
-use crate::exit::Exit;
-
-/// Check a claimed nonce: exit 0 if it is golden and in range, 1 if not.
-#[derive(Debug, Args)]
-pub struct VerifyArgs {
-    /// The nonce to check.
-    #[arg(long, env = "CND_NONCE")]
-    pub nonce: u64,
-
-    #[command(flatten)]
-    pub problem: ProblemArgs,
-}
+use crate::flags::{Output, VerifyArgs};
 
 /// Runs `cnd verify`.
-pub fn run(args: VerifyArgs, globals: &Globals) -> anyhow::Result<Exit> {
-    let json = globals.json;
+pub fn run(args: VerifyArgs, out: Output) -> anyhow::Result<Exit> {
     let mut problem_args = args.problem.clone();
     // The nonce may lie outside the default range; widen it to include the nonce.
     if args.nonce >= problem_args.end && problem_args.bitcoin_header.is_none() {
         problem_args.end = args.nonce.saturating_add(1).max(problem_args.end);
     }
-    let problem = problem_args.problem()?;
+    let problem = Problem::try_from(&problem_args)?;
     let v = verify(&problem, args.nonce);
-    if json {
+    if out.json {
         println!("{}", serde_json::to_string(&v)?);
     } else {
         println!("nonce              {}", v.nonce);
@@ -39,7 +25,7 @@ pub fn run(args: VerifyArgs, globals: &Globals) -> anyhow::Result<Exit> {
     if v.is_valid() {
         Ok(Exit::Found)
     } else {
-        if !json {
+        if !out.json {
             eprintln!("error: nonce {} is not a golden nonce of this problem", v.nonce);
         }
         Ok(Exit::Error)

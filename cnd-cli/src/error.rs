@@ -1,29 +1,6 @@
-//! Exit codes and the one-line error report.
+//! Errors as the CLI reports them: one line, and the exit code of their kind.
 
-use std::process::ExitCode;
-
-use cnd_core::{DispatchError, KernelError, ProblemError};
-
-/// The exit codes of DESIGN.md.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
-    /// 0: a golden nonce was found (or the command succeeded).
-    Found = 0,
-    /// 1: a runtime error.
-    Error = 1,
-    /// 2: bad input or usage.
-    Usage = 2,
-    /// 3: the range holds no golden nonce.
-    Exhausted = 3,
-    /// 4: timed out or cancelled.
-    Stopped = 4,
-}
-
-impl From<Exit> for ExitCode {
-    fn from(e: Exit) -> Self {
-        ExitCode::from(e as u8)
-    }
-}
+use cnd_core::{ContractError, DispatchError, Exit, KernelError, ProblemError};
 
 /// Bad input found after parsing: one line that names the flag and the allowed values.
 #[derive(Debug, thiserror::Error)]
@@ -36,7 +13,7 @@ pub fn usage(message: impl Into<String>) -> anyhow::Error {
 }
 
 /// The CLI flag for a `cnd-core` field name.
-pub fn flag_for_field(field: &str) -> String {
+fn flag_for_field(field: &str) -> String {
     match field {
         "difficulty" => "-d/--difficulty".into(),
         other => format!("--{other}"),
@@ -44,7 +21,7 @@ pub fn flag_for_field(field: &str) -> String {
 }
 
 /// Prints `error: ...` on one line and returns the exit code for the error's kind.
-pub fn report_error(err: &anyhow::Error) -> Exit {
+pub fn report(err: &anyhow::Error) -> Exit {
     let code = classify(err);
     let message = match err.downcast_ref::<ProblemError>() {
         Some(p) => format!("{}: {}", flag_for_field(p.field), p.message),
@@ -58,7 +35,14 @@ pub fn report_error(err: &anyhow::Error) -> Exit {
 
 fn classify(err: &anyhow::Error) -> Exit {
     for cause in err.chain() {
-        if cause.is::<UsageError>() || cause.is::<ProblemError>() || cause.is::<KernelError>() {
+        if let Some(w) = cause.downcast_ref::<cnd_local::WorkerError>() {
+            return w.exit();
+        }
+        if cause.is::<UsageError>()
+            || cause.is::<ProblemError>()
+            || cause.is::<KernelError>()
+            || cause.is::<ContractError>()
+        {
             return Exit::Usage;
         }
         if let Some(DispatchError::Invalid(_)) = cause.downcast_ref::<DispatchError>() {

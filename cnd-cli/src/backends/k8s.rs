@@ -1,0 +1,240 @@
+//! The Kubernetes backend (feature `k8s`): the pods' settings from the flags, the
+//! dispatcher, and the work of `cnd k8s manifest|status|cleanup`.
+
+use std::time::Duration;
+
+pub use imp::{K8sConfig, cleanup, dispatcher, manifest, status, termination_log};
+
+#[cfg(feature = "k8s")]
+use enabled as imp;
+
+#[cfg(not(feature = "k8s"))]
+use disabled as imp;
+
+/// What `cnd k8s status` found: the namespace, the runs as JSON and as lines for people.
+#[derive(Debug)]
+pub struct StatusReport {
+    /// The namespace looked at.
+    pub namespace: String,
+    /// The runs, as `--json` prints them.
+    pub runs: serde_json::Value,
+    /// One line per run.
+    pub lines: Vec<String>,
+}
+
+/// What `cnd k8s cleanup` deleted.
+#[derive(Debug)]
+pub struct CleanupReport {
+    /// The namespace cleaned.
+    pub namespace: String,
+    /// The Jobs deleted.
+    pub deleted_jobs: Vec<String>,
+}
+
+/// How `cnd k8s manifest` renders: beside the run configuration.
+#[derive(Debug, Clone, Default)]
+pub struct ManifestOptions {
+    /// `--kube-version`.
+    pub kube_version: Option<String>,
+    /// `--rbac`.
+    pub rbac: bool,
+}
+
+#[cfg(feature = "k8s")]
+mod enabled {
+    use cnd_core::{Dispatcher, Kernel, Problem, Results, RunSpec};
+    use cnd_k8s::{
+        ClientOptions, DispatcherSettings, JobSettings, K8sDispatcher, KubeVersion, connect, render_job, render_rbac,
+        to_yaml,
+    };
+
+    use super::*;
+    use crate::error::usage;
+    use crate::flags::{ClusterArgs, K8sRunArgs};
+
+    /// A `cnd-k8s` error as the CLI reports it: bad settings are usage errors (exit 2).
+    fn cli_error(e: cnd_k8s::Error) -> anyhow::Error {
+        match e {
+            cnd_k8s::Error::Invalid { .. } => usage(e.to_string()),
+            e => anyhow::Error::new(cnd_core::DispatchError::from(e)),
+        }
+    }
+
+    /// The Kubernetes settings of a run.
+    #[derive(Debug, Clone)]
+    pub struct K8sConfig {
+        /// The pods.
+        pub job: JobSettings,
+        /// `--namespace`, `--context`.
+        pub cluster: ClusterArgs,
+    }
+
+    impl K8sConfig {
+        /// The pods' settings from the flags; `results` is `--results` with its SQS target.
+        pub fn from_flags(k8s: &K8sRunArgs, results: Option<Results>, kernel: Option<Kernel>) -> anyhow::Result<Self> {
+            let ttl =
+                i32::try_from(k8s.ttl.as_secs()).map_err(|_| usage("--ttl: too long (allowed: up to 68 years)"))?;
+            let job = JobSettings {
+                image: k8s.image.clone(),
+                image_pull_policy: k8s.image_pull_policy.parse().map_err(cli_error)?,
+                cpu: k8s.cpu.parse().map_err(cli_error)?,
+                memory: k8s.memory.parse().map_err(cli_error)?,
+                ttl_seconds_after_finished: ttl,
+                results: results.unwrap_or_else(Results::termination_log),
+                aws_secret: k8s.aws_secret.clone(),
+                aws_region: std::env::var("AWS_REGION").or_else(|_| std::env::var("AWS_DEFAULT_REGION")).ok(),
+                kernel,
+                ..JobSettings::default()
+            };
+            job.validate().map_err(cli_error)?;
+            Ok(Self { job, cluster: k8s.cluster.clone() })
+        }
+
+        /// CPUs that hash in one pod (one thread on a fraction of a CPU), for the planner.
+        pub fn hashing_cpus(&self) -> f64 {
+            let cpus = f64::from(self.job.cpu.millis()) / 1000.0;
+            if cpus < 1.0 { cpus } else { cpus.floor() }
+        }
+    }
+
+    /// The run's planned hash rate: this machine's kernel speed on one thread (measured for
+    /// a moment) × threads per pod × pods. An estimate: the nodes' CPUs may differ.
+    fn planned_rate(problem: &Problem, threads_per_pod: u32, pods: u32) -> f64 {
+        let one = crate::planning::measure_rate_of(Some(problem), Kernel::best(), 1, Duration::from_millis(50));
+        one * f64::from(threads_per_pod) * f64::from(pods)
+    }
+
+    /// The Kubernetes dispatcher of a run. With `--results sqs`, the dispatcher opens the
+    /// run's queue when the run starts (after the cluster is reached and the settings are
+    /// checked), tells the pods its URL, receives from it and closes it on shutdown.
+    pub async fn dispatcher(config: &K8sConfig, spec: &RunSpec) -> anyhow::Result<Box<dyn Dispatcher>> {
+        let opener = match &config.job.results {
+            Results::Sqs(target) => Some(crate::backends::sqs::coordinator_channel(target)?),
+            _ => None,
+        };
+        let client = connect(&ClientOptions { context: config.cluster.context.clone() }).await.map_err(cli_error)?;
+        let settings = DispatcherSettings {
+            job: config.job.clone(),
+            namespace: config.cluster.namespace.clone(),
+            planned_rate: Some(planned_rate(&spec.problem, config.job.cpu.threads(), spec.workers)),
+            ..Default::default()
+        };
+        let dispatcher = K8sDispatcher::new(client, settings);
+        Ok(match opener {
+            Some(open) => Box::new(dispatcher.remote_channel(open)),
+            None => Box::new(dispatcher),
+        })
+    }
+
+    /// A worker's termination-log channel (`CND_RESULTS=termination-log`).
+    pub fn termination_log(path: &std::path::Path) -> anyhow::Result<Box<dyn cnd_core::ResultChannel>> {
+        Ok(Box::new(cnd_k8s::TerminationLog::new(path)))
+    }
+
+    /// The YAML of the run's Job (and, with `rbac`, what a coordinator needs to create it).
+    pub fn manifest(config: &K8sConfig, spec: &RunSpec, options: &ManifestOptions) -> anyhow::Result<String> {
+        let version = match &options.kube_version {
+            Some(v) => v.parse::<KubeVersion>().map_err(cli_error)?,
+            None => KubeVersion::LATEST,
+        };
+        let mut job = render_job(spec, &config.job, version).map_err(cli_error)?;
+        job.metadata.namespace = config.cluster.namespace.clone();
+        let mut out = String::new();
+        if options.rbac {
+            let namespace = config.cluster.namespace.as_deref().unwrap_or("default");
+            let (sa, role, binding) = render_rbac(namespace, "cnd");
+            for doc in [to_yaml(&sa), to_yaml(&role), to_yaml(&binding)] {
+                out.push_str("---\n");
+                out.push_str(&doc);
+            }
+            out.push_str("---\n");
+        }
+        out.push_str(&to_yaml(&job));
+        Ok(out)
+    }
+
+    async fn client_and_namespace(c: &ClusterArgs) -> anyhow::Result<(cnd_k8s::Client, String)> {
+        let client = connect(&ClientOptions { context: c.context.clone() }).await.map_err(cli_error)?;
+        let ns = c.namespace.clone().unwrap_or_else(|| client.default_namespace().to_string());
+        Ok((client, ns))
+    }
+
+    /// The runs in the namespace (or one run).
+    pub async fn status(cluster: &ClusterArgs, run: Option<&str>) -> anyhow::Result<StatusReport> {
+        let (client, namespace) = client_and_namespace(cluster).await?;
+        let runs = cnd_k8s::status(client, &namespace, run).await.map_err(cli_error)?;
+        if let (Some(run), true) = (run, runs.is_empty()) {
+            anyhow::bail!("no run {run} in namespace {namespace} (no Job and no pod labelled cnd.dev/run-id={run})");
+        }
+        Ok(StatusReport {
+            runs: serde_json::to_value(&runs)?,
+            lines: runs.iter().map(ToString::to_string).collect(),
+            namespace,
+        })
+    }
+
+    /// Deletes a run's (or every run's) Job and waits for its pods to be gone.
+    pub async fn cleanup(cluster: &ClusterArgs, run: Option<&str>, wait: Duration) -> anyhow::Result<CleanupReport> {
+        let (client, namespace) = client_and_namespace(cluster).await?;
+        let deleted_jobs = cnd_k8s::cleanup(client, &namespace, run, wait).await.map_err(cli_error)?;
+        Ok(CleanupReport { namespace, deleted_jobs })
+    }
+}
+
+#[cfg(not(feature = "k8s"))]
+mod disabled {
+    use cnd_core::{Dispatcher, Kernel, Results, RunSpec};
+
+    use super::*;
+    use crate::error::usage;
+    use crate::flags::{ClusterArgs, K8sRunArgs};
+
+    fn unavailable() -> anyhow::Error {
+        usage(
+            "Kubernetes support is not built in: rebuild cnd with the `k8s` feature (allowed backends here: local, process)",
+        )
+    }
+
+    /// Never built: Kubernetes support is not in this binary.
+    #[derive(Debug, Clone)]
+    pub struct K8sConfig(());
+
+    impl K8sConfig {
+        /// Always an error: Kubernetes support is not built in.
+        pub fn from_flags(_: &K8sRunArgs, _: Option<Results>, _: Option<Kernel>) -> anyhow::Result<Self> {
+            Err(unavailable())
+        }
+
+        /// Unreachable: no `K8sConfig` exists in this build.
+        pub fn hashing_cpus(&self) -> f64 {
+            1.0
+        }
+    }
+
+    /// Always an error: Kubernetes support is not built in.
+    pub async fn dispatcher(_: &K8sConfig, _: &RunSpec) -> anyhow::Result<Box<dyn Dispatcher>> {
+        Err(unavailable())
+    }
+
+    /// Always an error: the termination log is Kubernetes' and not built in.
+    pub fn termination_log(_: &std::path::Path) -> anyhow::Result<Box<dyn cnd_core::ResultChannel>> {
+        Err(usage(
+            "CND_RESULTS: termination-log needs the `k8s` feature, not built into this cnd (allowed: stdout, sqs)",
+        ))
+    }
+
+    /// Always an error: Kubernetes support is not built in.
+    pub fn manifest(_: &K8sConfig, _: &RunSpec, _: &ManifestOptions) -> anyhow::Result<String> {
+        Err(unavailable())
+    }
+
+    /// Always an error: Kubernetes support is not built in.
+    pub async fn status(_: &ClusterArgs, _: Option<&str>) -> anyhow::Result<StatusReport> {
+        Err(unavailable())
+    }
+
+    /// Always an error: Kubernetes support is not built in.
+    pub async fn cleanup(_: &ClusterArgs, _: Option<&str>, _: Duration) -> anyhow::Result<CleanupReport> {
+        Err(unavailable())
+    }
+}

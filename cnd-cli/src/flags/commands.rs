@@ -1,0 +1,176 @@
+//! The flags of the subcommands: `verify`, `worker`, `plan`, `bench` and `k8s`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+
+use super::problem::ProblemArgs;
+use super::search::{AutoArgs, Backend, ClusterArgs, K8sRunArgs, KernelArgs, ResultsArgs, RunArgs};
+use super::values::{Workers, parse_cpus, parse_duration, parse_workers};
+
+/// Check a claimed nonce: exit 0 if it is golden and in range, 1 if not.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The nonce to check.
+    #[arg(long, env = "CND_NONCE")]
+    pub nonce: u64,
+
+    #[command(flatten)]
+    pub problem: ProblemArgs,
+}
+
+/// Run as a worker: reads the CND_* environment contract, searches its partition with every
+/// thread, prints one JSON report line, exits 0/1/2/3/4.
+#[derive(Debug, Args)]
+#[command(after_long_help = cnd_core::ENV_HELP)]
+pub struct WorkerArgs {}
+
+/// How many workers for a deadline and a confidence.
+///
+/// Prints the smallest worker count W for which a golden nonce is found by the deadline with
+/// at least that confidence, the expected time and its 50/95/99 % quantiles with W, and the
+/// expected cost in worker-seconds. Exits 2 when no W can meet the deadline (the range
+/// holds too few nonces, or --max-workers caps W).
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  cnd plan -d 26 --deadline 60s --confidence 0.95 --rate 211000\n  cnd plan -d 32 \
+                        --deadline 10m --confidence 0.99 --end 100000000000 --json")]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub problem: ProblemArgs,
+
+    #[command(flatten)]
+    pub auto: AutoArgs,
+
+    /// CPUs per worker: the rate per worker is this times the per-CPU rate (when --rate is
+    /// not given).
+    #[arg(long, env = "CND_CPU", value_name = "N", default_value = "1", value_parser = parse_cpus)]
+    pub cpu: f64,
+}
+
+/// Kernel hash rates per backend, calibration of the per-CPU rate, and scaling over 1..N
+/// workers.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    pub kernel: KernelArgs,
+
+    /// Seconds per measurement.
+    #[arg(long, default_value_t = 1.0, value_name = "S")]
+    pub seconds: f64,
+
+    /// Repeats per measurement (mean ± σ).
+    #[arg(long, default_value_t = 3, value_name = "K")]
+    pub repeats: u32,
+
+    /// Measure this machine's hash rate per CPU and store it for `cnd plan`.
+    #[arg(long, conflicts_with = "scaling")]
+    pub calibrate: bool,
+
+    /// Time to solution over 1..N workers (see --workers, --runs, -d, --plot).
+    #[arg(long)]
+    pub scaling: bool,
+
+    /// Scaling: the worker counts, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,2", value_name = "N,N,...", value_parser = parse_workers)]
+    pub workers: Vec<Workers>,
+
+    /// Scaling: searches per worker count, each on a distinct block (--block with a random
+    /// suffix).
+    #[arg(long, default_value_t = 10, value_name = "K", value_parser = clap::value_parser!(u32).range(1..))]
+    pub runs: u32,
+
+    /// Scaling: draw time to solution against workers into this SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+
+    /// Scaling: where the searches run.
+    #[arg(long, env = "CND_BACKEND", value_enum, default_value = "local")]
+    pub backend: Backend,
+
+    /// Scaling: the problem (-d defaults to 20; each run appends a random suffix to the block).
+    #[command(flatten)]
+    pub problem: ProblemArgs,
+
+    #[command(flatten)]
+    pub results: ResultsArgs,
+
+    #[command(flatten)]
+    pub k8s: K8sRunArgs,
+}
+
+/// Kubernetes commands.
+#[derive(Debug, Args)]
+pub struct K8sArgs {
+    #[command(subcommand)]
+    pub command: K8sCommand,
+}
+
+/// `cnd k8s ...`.
+#[derive(Debug, Subcommand)]
+pub enum K8sCommand {
+    /// Print the Job a search would create, as YAML (and, with --rbac, what the coordinator
+    /// needs to create it).
+    Manifest(Box<ManifestArgs>),
+    /// Runs in the namespace (or one run) and their pods by phase.
+    Status(StatusArgs),
+    /// Delete what a run (or every run) left behind: its Job, then wait for its pods.
+    Cleanup(CleanupArgs),
+}
+
+/// `cnd k8s manifest`.
+#[derive(Debug, Args)]
+pub struct ManifestArgs {
+    #[command(flatten)]
+    pub problem: ProblemArgs,
+
+    #[command(flatten)]
+    pub run: RunArgs,
+
+    /// Render for this Kubernetes version, e.g. 1.29 (no successPolicy before 1.31)
+    /// [default: the newest this cnd knows].
+    #[arg(long, value_name = "MAJOR.MINOR")]
+    pub kube_version: Option<String>,
+
+    /// Also print the ServiceAccount, Role and RoleBinding a coordinator needs.
+    #[arg(long)]
+    pub rbac: bool,
+
+    /// The run id to render [default: a fresh one].
+    #[arg(long, value_name = "ID")]
+    pub run_id: Option<String>,
+
+    #[command(flatten)]
+    pub results: ResultsArgs,
+
+    #[command(flatten)]
+    pub k8s: K8sRunArgs,
+}
+
+/// `cnd k8s status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// One run's id [default: every run].
+    pub run: Option<String>,
+
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// `cnd k8s cleanup`.
+#[derive(Debug, Args)]
+pub struct CleanupArgs {
+    /// The run's id.
+    pub run: Option<String>,
+
+    /// Every cnd run in the namespace.
+    #[arg(long, conflicts_with = "run")]
+    pub all: bool,
+
+    /// How long to wait for the pods to be gone.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub wait: Duration,
+
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}

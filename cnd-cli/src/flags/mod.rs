@@ -1,0 +1,113 @@
+//! Raw command-line flags (clap derive), as a person types them. Nothing here searches:
+//! [`crate::config`] turns them into one validated run configuration.
+//!
+//! Every flag also reads an environment variable `CND_<FLAG>`.
+
+mod commands;
+mod problem;
+mod search;
+mod values;
+
+use clap::{Parser, Subcommand};
+use cnd_core::Exit;
+pub use commands::{BenchArgs, K8sArgs, K8sCommand, ManifestArgs, PlanArgs, VerifyArgs, WorkerArgs};
+pub use search::{AutoArgs, Backend, ClusterArgs, K8sRunArgs, KernelArgs, ModeArg, ResultsArgs, RunArgs, SearchArgs};
+pub use values::Workers;
+
+/// Find golden nonces: SHA-256(SHA-256(block ++ nonce)) with at least D leading zero bits,
+/// on every core of this machine, on worker processes, or as pods of a Kubernetes Job.
+///
+/// Exit codes: 0 found · 1 runtime error · 2 bad input · 3 range exhausted (no golden
+/// nonce) · 4 timed out or cancelled.
+#[derive(Debug, Parser)]
+#[command(name = "cnd", version, about, long_about, max_term_width = 100)]
+#[command(
+    after_help = "Examples:\n  cnd -d 24                       search [0, 2^32) on all cores\n  cnd -d 28 --mode lowest --json  the smallest golden nonce, as JSON\n  cnd verify -d 24 --nonce 12345  check a claimed nonce\n  cnd bench                       hash rate of every kernel"
+)]
+pub struct Cli {
+    /// A command; without one, cnd searches.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub search: SearchArgs,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a claimed nonce against the reference SHA-256.
+    Verify(VerifyArgs),
+    /// Run as a worker (a pod or a local worker process): reads the CND_* env contract.
+    Worker(WorkerArgs),
+    /// How many workers for a deadline and a confidence.
+    Plan(PlanArgs),
+    /// Kernel hash rates, calibration, and scaling over 1..N workers.
+    Bench(Box<BenchArgs>),
+    /// Kubernetes: render the Job manifest, inspect or clean up runs.
+    K8s(K8sArgs),
+}
+
+/// How every command prints (`--json`, `-q`, `-v`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Output {
+    /// Print JSON.
+    pub json: bool,
+    /// Print only the result.
+    pub quiet: bool,
+    /// Verbosity.
+    pub verbose: u8,
+}
+
+impl Cli {
+    /// How to print.
+    pub fn output(&self) -> Output {
+        Output { json: self.search.json, quiet: self.search.quiet, verbose: self.search.verbose }
+    }
+}
+
+/// Parses the command line; a usage error is printed as one line and becomes exit 2.
+pub fn parse() -> Result<Cli, Exit> {
+    Cli::try_parse().map_err(print_clap_error)
+}
+
+/// Help and version go to stdout (exit 0); errors become one line on stderr (exit 2).
+fn print_clap_error(e: clap::Error) -> Exit {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            return Exit::Found;
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            return Exit::Usage;
+        }
+        _ => {}
+    }
+    let rendered = e.render().to_string();
+    let first = rendered.lines().next().unwrap_or("invalid usage").trim().to_string();
+    let first = first.strip_prefix("error: ").unwrap_or(&first).to_string();
+    let allowed = match e.get(ContextKind::ValidValue) {
+        Some(ContextValue::Strings(v)) => format!(" (allowed: {})", v.join(", ")),
+        _ => String::new(),
+    };
+    let suggested = match e.get(ContextKind::SuggestedArg) {
+        Some(ContextValue::String(s)) => format!(" (did you mean {s}?)"),
+        _ => String::new(),
+    };
+    eprintln!("error: {first}{allowed}{suggested}; see cnd --help");
+    Exit::Usage
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn verify_app() {
+        Cli::command().debug_assert();
+    }
+}
