@@ -1,4 +1,7 @@
-//! Search for a golden nonce from Rust code: `cargo run --release --example embed`.
+//! Search for a golden nonce from Rust code: `cargo run -p cnd --release --example embed`.
+//!
+//! The examples belong to the facade package `cnd` (the root `Cargo.toml`), not to the default
+//! member `cnd-cli`: hence `-p cnd`.
 
 use cnd::local::{SearchOptions, search};
 use cnd::{Mode, NonceRange, Outcome, Problem};

@@ -1,8 +1,8 @@
 //! How many workers find a golden nonce by a deadline? The planner of `cnd-core`, embedded.
 //!
 //! ```text
-//! cargo run --example plan                 # D = 26, 60 s, 95 %, 211 000 hashes/s per worker
-//! cargo run --example plan -- 30 600 0.99 3.5e6 5
+//! cargo run -p cnd --example plan          # D = 26, 60 s, 95 %, 211 000 hashes/s per worker
+//! cargo run -p cnd --example plan -- 30 300 0.9 3.5e6 5
 //!                                          # D, deadline s, confidence, rate, start-up s
 //! ```
 //!
