@@ -171,29 +171,8 @@ fn worker_help_documents_the_env_contract() {
     let out = Command::new(cargo_bin("cnd")).args(["worker", "--help"]).output().unwrap();
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
-    for name in [
-        "CND_RUN_ID",
-        "CND_FORMAT",
-        "CND_BLOCK_HEX",
-        "CND_DIFFICULTY",
-        "CND_BIT_ORDER",
-        "CND_START",
-        "CND_END",
-        "CND_WORKER_INDEX",
-        "JOB_COMPLETION_INDEX",
-        "CND_WORKER_COUNT",
-        "CND_THREADS",
-        "CND_RESULTS",
-        "CND_TERMINATION_LOG",
-        "CND_SQS_QUEUE_URL",
-        "CND_SQS_ENDPOINT_URL",
-        "CND_KERNEL",
-        "[D]",
-        "WORKER_INDEX",
-        "WORKER_MAX",
-        "PROCESS_ID",
-        "POD_NAME",
-    ] {
+    // Every variable the contract reads, aliases included ("D" as "[D]").
+    for name in cnd_core::WorkerSpec::VARIABLES.iter().map(|v| if *v == "D" { "[D]" } else { v }) {
         assert!(help.contains(name), "worker --help should mention {name}");
     }
 }
