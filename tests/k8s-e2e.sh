@@ -37,6 +37,21 @@ export KUBECONFIG=${CND_K8S_KUBECONFIG:-/var/tmp/cnd-k8s/kubeconfig}
 export PATH=/var/tmp/cnd-k8s/bin:$PATH
 LABEL=app.kubernetes.io/name=cnd
 ALL_SCENARIOS=(1 2 3 4 5 6 7 8 9 10)
+SCEN_NAMES=([1]=found [2]=lowest [3]=exhausted [4]=ctrl-c [5]=timeout [6]=crash [7]=pending [8]=rbac [9]=sqs [10]=orphan)
+SCEN_FNS=([1]=s1_found [2]=s2_lowest [3]=s3_exhausted [4]=s4_ctrl_c [5]=s5_timeout [6]=s6_crash [7]=s7_pending [8]=s8_rbac [9]=s9_sqs [10]=s10_orphan)
+# More scenarios live in tests/k8s-e2e/*.sh: each file defines its functions and registers
+# them with `scenario N NAME FUNCTION` (numbers from 11 on, unique across the files).
+scenario() {
+	ALL_SCENARIOS+=("$1")
+	SCEN_NAMES[$1]=$2
+	SCEN_FNS[$1]=$3
+}
+for f in "$REPO"/tests/k8s-e2e/*.sh; do
+	[[ -f $f ]] || continue
+	# shellcheck source=/dev/null
+	source "$f"
+done
+mapfile -t ALL_SCENARIOS < <(printf '%s\n' "${ALL_SCENARIOS[@]}" | sort -n)
 
 only="" keep_up=0 measure=0 build=1 src_rev=""
 while (($#)); do
@@ -268,6 +283,14 @@ T_IMAGE=$(since "$ti")
 say "static cnd and image archive ready in ${T_IMAGE}s ($(du -h "$ARCHIVE" | cut -f1))"
 
 # --- 2. cluster up, image loaded ----------------------------------------------------------
+# One test cluster per machine (fixed addresses, /var/tmp/cnd-k8s/run): runs of this script
+# from several clones wait for each other here, after their builds.
+LOCK=${CND_E2E_LOCK:-/var/tmp/cnd-e2e.lock}
+exec 8>"$LOCK"
+if ! flock -n 8; then
+	say "waiting for the test cluster (another run holds $LOCK)"
+	flock 8
+fi
 say "up.sh"
 tu=$(now)
 cluster_started=1
@@ -719,8 +742,6 @@ s10_orphan() {
 	note "status listed it (running and finished), cleanup --all removed it"
 }
 
-SCEN_NAMES=([1]=found [2]=lowest [3]=exhausted [4]=ctrl-c [5]=timeout [6]=crash [7]=pending [8]=rbac [9]=sqs [10]=orphan)
-SCEN_FNS=([1]=s1_found [2]=s2_lowest [3]=s3_exhausted [4]=s4_ctrl_c [5]=s5_timeout [6]=s6_crash [7]=s7_pending [8]=s8_rbac [9]=s9_sqs [10]=s10_orphan)
 NOT_RUN=0
 for n in "${ALL_SCENARIOS[@]}"; do
 	if [[ -n $only ]] && ! grep -qw "$n" <<<"${only//,/ }"; then
