@@ -23,6 +23,8 @@
 # ends with "N passed, N failed". Exit 0 only if every scenario passed.
 # Must run as root (the cluster does). Work dir: $CND_E2E_WORK
 # (default /var/tmp/cnd-e2e): per-scenario logs and watch streams.
+# Scenario 19 runs the library's own cluster test (cnd-k8s/tests/cluster.rs, ignored in
+# `cargo test`), built in $CND_E2E_TEST_TARGET (default: the caller's CARGO_TARGET_DIR).
 set -uo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -30,6 +32,9 @@ CLUSTER=${CND_E2E_CLUSTER:-$REPO/tests/k8s/cluster}
 WORK=${CND_E2E_WORK:-/var/tmp/cnd-e2e}
 IMAGE=${CND_E2E_IMAGE:-localhost/cnd:e2e}
 NS=${CND_E2E_NAMESPACE:-default}
+# the caller's cargo target dir (CI's), where `cargo test --workspace` built the library's
+# cluster test (scenario 19); the static binary gets its own
+TEST_TARGET=${CND_E2E_TEST_TARGET:-${CARGO_TARGET_DIR:-/var/tmp/cnd-target}}
 export CARGO_TARGET_DIR=${CND_E2E_STATIC_TARGET:-/var/tmp/cnd-target-static}
 CND=$CARGO_TARGET_DIR/x86_64-unknown-linux-gnu/release/cnd
 ARCHIVE=$WORK/cnd-image.tar
@@ -46,6 +51,7 @@ scenario() {
 	SCEN_NAMES[$1]=$2
 	SCEN_FNS[$1]=$3
 }
+scenario 19 library s19_library
 for f in "$REPO"/tests/k8s-e2e/*.sh; do
 	[[ -f $f ]] || continue
 	# shellcheck source=/dev/null
@@ -135,13 +141,15 @@ def summarize(jobs_path, pods_path):
         j["labels"] = md.get("labels", {})
         j["spec"] = o.get("spec", {})
         j["status"] = o.get("status", {})
+        # the most failed pods the Job ever counted (its last status may come after a reset)
+        j["max_failed"] = max(j.get("max_failed", 0), j["status"].get("failed") or 0)
         for c in j["status"].get("conditions", []) or []:
             t = [c.get("type"), c.get("status"), c.get("reason")]
             if t not in j["conditions"]:
                 j["conditions"].append(t)
     for typ, o in events(pods_path):
         md = o.get("metadata", {})
-        p = pods.setdefault(md.get("name"), {"events": [], "phases": [], "unschedulable": False})
+        p = pods.setdefault(md.get("name"), {"events": [], "phases": [], "unschedulable": False, "conditions": []})
         p["events"].append(typ)
         ann, lab = md.get("annotations", {}) or {}, md.get("labels", {}) or {}
         p["uid"] = md.get("uid")
@@ -155,6 +163,10 @@ def summarize(jobs_path, pods_path):
         for c in st.get("conditions", []) or []:
             if c.get("type") == "PodScheduled" and c.get("status") == "False" and c.get("reason") == "Unschedulable":
                 p["unschedulable"] = True
+            # every condition the pod had True (e.g. DisruptionTarget/EvictionByEvictionAPI)
+            t = [c.get("type"), c.get("reason")]
+            if c.get("status") == "True" and t not in p["conditions"]:
+                p["conditions"].append(t)
         for cs in st.get("containerStatuses", []) or []:
             term = (cs.get("state") or {}).get("terminated")
             if term:
@@ -281,6 +293,15 @@ fi
 [[ -x $CND && -f $ARCHIVE ]] || setup_fail "static binary $CND or archive $ARCHIVE missing" "$WORK/setup-image.log"
 T_IMAGE=$(since "$ti")
 say "static cnd and image archive ready in ${T_IMAGE}s ($(du -h "$ARCHIVE" | cut -f1))"
+# scenario 19 runs cnd-k8s/tests/cluster.rs: built here, before the cluster lock (in CI it is
+# already built by `cargo test --workspace`, with the same features: nothing to do)
+if [[ -z $only ]] || grep -qw 19 <<<"${only//,/ }"; then
+	tt=$(now)
+	say "library cluster test: cargo test --workspace --test cluster --no-run (target $TEST_TARGET)"
+	(cd "$REPO" && CARGO_TARGET_DIR=$TEST_TARGET cargo test --workspace --test cluster --no-run) >"$WORK/setup-testbuild.log" 2>&1 ||
+		setup_fail "cargo test --workspace --test cluster --no-run" "$WORK/setup-testbuild.log"
+	say "library cluster test built in $(since "$tt")s"
+fi
 
 # --- 2. cluster up, image loaded ----------------------------------------------------------
 # One test cluster per machine (fixed addresses, /var/tmp/cnd-k8s/run): runs of this script
@@ -470,16 +491,42 @@ s1_found() {
 	[[ $(S 'all(j["spec"].get("completionMode") == "Indexed" and j["spec"].get("completions") == 3 and j["spec"].get("parallelism") == 3 for j in S["jobs"].values())') == True ]] ||
 		fail "Job is not Indexed with completions = parallelism = 3"
 	grep -q '"succeededCount": 1\|"succeededCount":1' <<<"$sp" || fail "no successPolicy with succeededCount 1: $sp"
-	# Whether the Job controller marks SuccessCriteriaMet before the coordinator's delete is
-	# a race (all pods here find a nonce within ~0.1 s); scenario 10 checks that the cluster
-	# ends the Job by successPolicy on its own, with no coordinator.
+	# Whether the Job controller sets a condition before the coordinator's delete is a race
+	# (all pods here find a nonce within ~0.1 s); scenario 10 checks that the cluster ends the
+	# Job by successPolicy on its own, with no coordinator. Here: whatever end the controller
+	# reached must be the successPolicy's (never Failed, never Complete by CompletionsReached).
+	local bad
+	bad=$(S '[c for j in S["jobs"].values() for c in j["conditions"] if c[1] == "True" and c[0] in ("Complete", "SuccessCriteriaMet", "Failed", "FailureTarget") and c[2] != "SuccessPolicy"]')
+	[[ $bad == "[]" ]] || fail "the Job ended otherwise than by its successPolicy: $bad"
 	if grep -q '"SuccessCriteriaMet", "True", "SuccessPolicy"' <<<"$conds"; then
 		note "Job condition SuccessCriteriaMet=True reason SuccessPolicy seen before the delete"
 	else
-		note "successPolicy {succeededCount: 1} in the Job; the coordinator deleted it before the controller set a condition (conditions seen: $conds)"
+		note "the coordinator deleted the Job before the controller set a condition (conditions seen: $conds)"
 	fi
 	note "pods: $(S 'sorted((p["index"], p["phases"][-1] if p["phases"] else "?", p.get("exit_code")) for p in S["pods"].values())')"
 	note "e2e ${ELAPSED}s, winning worker in-pod $(py json "$SDIR/cnd.out" worker_elapsed_s)s"
+	# The same Job without a coordinator (cnd k8s manifest, created by kubectl): the controller
+	# must end it by the successPolicy, not by CompletionsReached after every index.
+	local yaml=$SDIR/manifest.yaml name t conds2=""
+	if ! "$CND" k8s manifest --namespace "$NS" --image "$IMAGE" --image-pull-policy Never --memory 64Mi --cpu 0.5 \
+		--workers 3 -d 20 --timeout 120s >"$yaml" 2>"$SDIR/manifest.err"; then
+		fail "cnd k8s manifest: $(tail -1 "$SDIR/manifest.err")"
+	elif ! name=$(kubectl create -f "$yaml" -o jsonpath='{.metadata.name}' 2>"$SDIR/create.err"); then
+		fail "kubectl create -f (cnd k8s manifest): $(tail -1 "$SDIR/create.err")"
+	else
+		t=$(now)
+		for _ in $(seq 1 600); do
+			conds2=$(kubectl get job "$name" -n "$NS" -o jsonpath='{range .status.conditions[*]}{.type}={.status}/{.reason} {end}' 2>/dev/null)
+			grep -Eq '(Complete|Failed)=True' <<<"$conds2" && break
+			sleep 0.1
+		done
+		if grep -q 'SuccessCriteriaMet=True/SuccessPolicy' <<<"$conds2" && grep -q 'Complete=True/SuccessPolicy' <<<"$conds2"; then
+			note "the same Job without a coordinator: $conds2($(since "$t")s)"
+		else
+			fail "the Job of cnd k8s manifest, with no coordinator, did not end by its successPolicy within 60s: ${conds2:-no condition}"
+		fi
+		kubectl delete job "$name" -n "$NS" --cascade=background --wait=false >/dev/null 2>&1
+	fi
 	[[ -s $SDIR/job-as-created.yaml ]] && cp "$SDIR/job-as-created.yaml" "$WORK/scenario1-job.yaml"
 	cp "$SDIR/job-last-seen.yaml" "$WORK/scenario1-job-last-seen.yaml" 2>/dev/null
 	WATCH_PIDS=()
@@ -691,10 +738,20 @@ s9_sqs() {
 	fi
 	[[ $RC == 0 ]] || fail "exit $RC, expected 0 ($(errline cnd))"
 	check_found cnd "$BLOCK_DEFAULT" 20
+	# An SQS ListQueues through boto3 (moto's own dependency): a GET of /?Action=ListQueues is
+	# routed by moto to S3 (ListBuckets) and never lists a queue. A failed query fails the
+	# scenario, never reads as "no queue left".
 	local queues
-	queues=$(curl -s "http://10.88.77.1:5000/?Action=ListQueues" | grep -o '<QueueUrl>[^<]*' | sed 's/<QueueUrl>//')
-	[[ -z $queues ]] || fail "queues left: $queues"
-	note "no SQS queue left"
+	if ! queues=$(python3 -c '
+import sys, boto3
+r = boto3.client("sqs", endpoint_url=sys.argv[1], region_name="us-east-1").list_queues()
+print(" ".join(r.get("QueueUrls", [])))' "http://10.88.77.1:5000" 2>"$SDIR/listqueues.err"); then
+		fail "ListQueues failed, cannot tell whether a queue was left: $(tail -1 "$SDIR/listqueues.err")"
+	elif [[ -n $queues ]]; then
+		fail "queues left: $queues"
+	else
+		note "no SQS queue left (ListQueues answered, empty)"
+	fi
 	kill "$mpid" 2>/dev/null
 	NONCE=""
 }
@@ -740,6 +797,18 @@ s10_orphan() {
 	run_cnd cleanup 60 k8s cleanup --all --namespace "$NS"
 	[[ $RC == 0 ]] || fail "cnd k8s cleanup --all: exit $RC ($(errline cleanup))"
 	note "status listed it (running and finished), cleanup --all removed it"
+}
+
+s19_library() {
+	# cnd-k8s/tests/cluster.rs (#[ignore = "needs cluster"]): K8sDispatcher and coordinate()
+	# through the library API, as an embedder uses them, against this cluster and image
+	echo "+ cargo test --workspace --test cluster -- --ignored --nocapture" >"$SDIR/cargo.cmd"
+	(cd "$REPO" && CARGO_TARGET_DIR=$TEST_TARGET CND_TEST_IMAGE=$IMAGE CND_TEST_NAMESPACE=$NS \
+		timeout -k 10 240 cargo test -q --workspace --test cluster -- --ignored --nocapture) >"$SDIR/cargo.out" 2>"$SDIR/cargo.err"
+	RC=$?
+	[[ $RC == 0 ]] || fail "cargo test --test cluster -- --ignored: exit $RC ($(grep -h -m1 -E 'panicked|^error' "$SDIR/cargo.out" "$SDIR/cargo.err" | cut -c1-200))"
+	grep -q 'test result: ok. 1 passed' "$SDIR/cargo.out" || fail "the ignored cluster test did not run and pass: $(grep -h 'test result' "$SDIR/cargo.out" | xargs)"
+	note "$(grep -h -m1 '^found' "$SDIR/cargo.out")"
 }
 
 NOT_RUN=0

@@ -1,4 +1,5 @@
-//! A real search on a real cluster: ignored unless asked for.
+//! A real search on a real cluster: ignored unless asked for. `tests/k8s-e2e.sh` runs it
+//! (scenario 19) against its test cluster, so CI's end-to-end stage runs it too.
 //!
 //! ```text
 //! # a cluster (kind, k3d, or this repository's tests/k8s/cluster) and the worker image on

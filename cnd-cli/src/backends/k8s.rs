@@ -95,6 +95,25 @@ mod enabled {
             let cpus = f64::from(self.job.cpu.millis()) / 1000.0;
             if cpus < 1.0 { cpus } else { cpus.floor() }
         }
+
+        /// The command that removes what a run left in the cluster, with this run's
+        /// `--namespace` and `--context` (the kubeconfig comes from the same environment).
+        pub fn cleanup_command(&self, run_id: &str) -> String {
+            let mut cmd = format!("cnd k8s cleanup {}", shell_word(run_id));
+            if let Some(ns) = &self.cluster.namespace {
+                cmd.push_str(&format!(" --namespace {}", shell_word(ns)));
+            }
+            if let Some(ctx) = &self.cluster.context {
+                cmd.push_str(&format!(" --context {}", shell_word(ctx)));
+            }
+            cmd
+        }
+    }
+
+    /// `w` as one word of a POSIX shell command line.
+    fn shell_word(w: &str) -> String {
+        let plain = |c: char| c.is_ascii_alphanumeric() || "-_.:/@=+,".contains(c);
+        if !w.is_empty() && w.chars().all(plain) { w.to_string() } else { format!("'{}'", w.replace('\'', "'\\''")) }
     }
 
     /// The run's planned hash rate: this machine's kernel speed on one thread (measured for
@@ -208,6 +227,11 @@ mod disabled {
         /// Unreachable: no `K8sConfig` exists in this build.
         pub fn hashing_cpus(&self) -> f64 {
             1.0
+        }
+
+        /// Unreachable: no `K8sConfig` exists in this build.
+        pub fn cleanup_command(&self, run_id: &str) -> String {
+            format!("cnd k8s cleanup {run_id}")
         }
     }
 

@@ -1,25 +1,117 @@
 //! The top-level search: flags → [`RunConfig`] → a dispatcher → the coordinator → the report.
+//!
+//! Ctrl-C (or SIGTERM, or the timeout) stops the run cleanly: the coordinator stops the
+//! workers and cleans up. When the cleanup takes a while (a slow cluster, pods that take
+//! their grace period), a second Ctrl-C ends the coordinator at once, exit 4, with one line
+//! that says what may be left and the command that removes it.
 
-use cnd_core::{Exit, coordinate};
+use std::time::Duration;
 
-use crate::config::RunConfig;
+use cnd_core::{Exit, Results, coordinate};
+
+use crate::config::{BackendConfig, RunConfig};
 use crate::flags::SearchArgs;
 use crate::output::{ProgressDisplay, SearchReport};
-use crate::signals::stop_signal;
+use crate::signals::StopRequests;
+
+/// How long a clean stop may take before cnd says that a second Ctrl-C ends it at once.
+const CLEANUP_NOTICE_AFTER: Duration = Duration::from_secs(1);
 
 /// Runs a search and returns its exit code.
 pub async fn run(args: SearchArgs) -> anyhow::Result<Exit> {
+    // From here on a Ctrl-C is a request to stop, never a kill that leaves things behind.
+    let stops = StopRequests::listen();
     let config = RunConfig::try_from(&args)?;
     if let (Some(plan), false) = (&config.plan, args.quiet) {
         eprintln!("{}", plan.human());
     }
-    let mut dispatcher = config.dispatcher().await?;
+    let mut dispatcher = tokio::select! {
+        d = config.dispatcher() => d?,
+        // Nothing was created yet: connecting and checking create nothing.
+        _ = stops.reached(1) => return Ok(Exit::Stopped),
+    };
     let spec = &config.spec;
     tracing::info!(run_id = %spec.run_id, backend = dispatcher.name(), workers = spec.workers, kernel = %config.kernel, "starting");
-    let progress = ProgressDisplay::start(spec, dispatcher.progress_probe(), args.quiet || args.json);
-    let result = coordinate(dispatcher.as_mut(), spec, stop_signal(spec.timeout)).await;
-    progress.finish();
+    let mut progress = Some(ProgressDisplay::start(spec, dispatcher.progress_probe(), args.quiet || args.json));
+    let result = {
+        let run = coordinate(dispatcher.as_mut(), spec, stops.first(spec.timeout));
+        tokio::pin!(run);
+        let notice = async {
+            stops.reached(1).await;
+            tokio::time::sleep(CLEANUP_NOTICE_AFTER).await;
+        };
+        tokio::pin!(notice);
+        let mut noticed = false;
+        loop {
+            tokio::select! {
+                r = &mut run => break r,
+                _ = &mut notice, if !noticed => {
+                    noticed = true;
+                    progress.take().into_iter().for_each(ProgressDisplay::finish);
+                    if !args.quiet {
+                        eprintln!("stopping run {}: cleaning up (Ctrl-C again to quit now)", spec.run_id);
+                    }
+                }
+                _ = stops.second() => {
+                    progress.take().into_iter().for_each(ProgressDisplay::finish);
+                    eprintln!("error: {}", forced_exit_message(&config));
+                    return Ok(Exit::Stopped);
+                }
+            }
+        }
+    };
+    progress.take().into_iter().for_each(ProgressDisplay::finish);
     let report = SearchReport::new(spec, &result?, dispatcher.name(), config.kernel.name());
     report.print(args.json);
     Ok(report.exit())
+}
+
+/// The line printed when a second request to stop ends the coordinator before its cleanup
+/// finished: what may be left, and how to remove it.
+fn forced_exit_message(config: &RunConfig) -> String {
+    let run = &config.spec.run_id;
+    let left = match &config.backend {
+        BackendConfig::K8s(k8s) => {
+            let queue = match &k8s.job.results {
+                Results::Sqs(t) if t.queue_url.is_none() => format!(" and its SQS queue cnd-{run}"),
+                _ => String::new(),
+            };
+            format!("its Job and pods{queue} may be left: finish the cleanup with `{}`", k8s.cleanup_command(run))
+        }
+        BackendConfig::Process(Results::Sqs(t)) if t.queue_url.is_none() => {
+            format!("its worker processes end with cnd; its SQS queue cnd-{run} may be left")
+        }
+        BackendConfig::Process(_) => "its worker processes end with cnd".to_string(),
+        BackendConfig::Local => "its threads end with cnd".to_string(),
+    };
+    format!("stopped at once (second Ctrl-C) before the cleanup of run {run} finished; {left}")
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    fn config(args: &[&str]) -> RunConfig {
+        let cli = crate::flags::Cli::try_parse_from(std::iter::once("cnd").chain(args.iter().copied())).unwrap();
+        RunConfig::try_from(&cli.search).unwrap()
+    }
+
+    #[cfg(feature = "k8s")]
+    #[test]
+    fn a_forced_exit_names_the_cleanup_command_with_the_runs_namespace_and_context() {
+        let c = config(&["-d", "1", "--backend", "k8s", "--namespace", "team-a", "--context", "eks prod"]);
+        let m = forced_exit_message(&c);
+        let run = &c.spec.run_id;
+        assert!(m.contains(&format!("`cnd k8s cleanup {run} --namespace team-a --context 'eks prod'`")), "{m}");
+        let c = config(&["-d", "1", "--backend", "k8s"]);
+        assert!(forced_exit_message(&c).ends_with(&format!("`cnd k8s cleanup {}`", c.spec.run_id)));
+    }
+
+    #[test]
+    fn a_forced_exit_of_local_workers_leaves_nothing() {
+        let m = forced_exit_message(&config(&["-d", "1", "--backend", "process"]));
+        assert!(m.ends_with("its worker processes end with cnd"), "{m}");
+    }
 }
