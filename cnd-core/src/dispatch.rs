@@ -53,6 +53,11 @@ pub struct RunSpec {
 }
 
 impl RunSpec {
+    /// The most workers of any run: Kubernetes' limit on the completions and the parallelism
+    /// of an Indexed Job (10^5), the largest of the backends. Local threads and processes
+    /// are bounded by this machine's CPUs, lower still.
+    pub const MAX_WORKERS: u32 = 100_000;
+
     /// A run with a fresh run id.
     pub fn new(problem: Problem, workers: u32, mode: Mode) -> Self {
         Self { run_id: new_run_id(), problem, workers, mode, timeout: None }
