@@ -10,7 +10,7 @@ use cnd_local::{LocalDispatcher, ProcessDispatcher, available_threads};
 use crate::backends::k8s::K8sConfig;
 use crate::error::usage;
 use crate::flags::{
-    AutoArgs, Backend, K8sRunArgs, KernelArgs, ManifestArgs, ResultsArgs, RunArgs, SearchArgs, Workers,
+    AutoArgs, Backend, K8sRunArgs, KernelArgs, ManifestArgs, ResultsArgs, RunArgs, SearchArgs, Workers, check_workers,
 };
 use crate::planning::{PlanReport, PlanRequest};
 
@@ -130,6 +130,7 @@ impl RunConfig {
                 (report.plan.workers, Some(report))
             }
         };
+        check_workers(backend.name(), workers).map_err(usage)?;
         let mut spec = RunSpec::new(problem, workers, run.mode.into());
         spec.timeout = run.timeout;
         Ok(Self { spec, kernel, backend, plan })
@@ -251,6 +252,14 @@ mod tests {
         let c = config(&["-d", "4", "--workers", "auto", "--deadline", "60s", "--rate", "1000"]).unwrap();
         assert_eq!(c.spec.workers, 1);
         assert_eq!(c.plan.map(|p| p.unit), Some("thread"));
+    }
+
+    #[test]
+    fn workers_are_bounded_per_backend() {
+        let e = config(&["-d", "1", "--workers", "100000000"]).unwrap_err().to_string();
+        assert!(e.starts_with("--workers: 100000000 threads") && e.contains("allowed with --backend local"), "{e}");
+        let e = config(&["-d", "1", "--workers", "4000000000", "--backend", "process"]).unwrap_err().to_string();
+        assert!(e.contains("allowed with --backend process"), "{e}");
     }
 
     #[test]

@@ -351,3 +351,42 @@ fn workers_stop_by_themselves_when_their_coordinator_is_killed() {
     assert_eq!(status.code(), None, "killed by a signal");
     assert_nothing_left(&run_id, None);
 }
+
+/// A worker frozen (SIGSTOP) for 10 s, with no --timeout: the run waits for it and, once it
+/// goes on, still returns the right lowest nonce; nothing is left.
+#[test]
+fn process_backend_waits_out_a_worker_stopped_for_10_s_and_still_finds_the_lowest_nonce() {
+    let mut c = Coordinator::start(
+        &["--backend", "process", "--workers", "2", "-d", "24", "--end", "60000000", "--mode", "lowest", "--json"],
+        &[],
+    );
+    let workers = c.wait_workers(2, Duration::from_secs(30));
+    // Worker 0 holds the answer: the run cannot end without it.
+    let first = *workers.iter().find(|w| procs::env_var(**w, "CND_WORKER_INDEX").as_deref() == Some("0")).unwrap();
+    let run_id = procs::env_var(first, "CND_RUN_ID").unwrap();
+    procs::signal(first, "STOP");
+    std::thread::sleep(Duration::from_secs(10));
+    assert!(c.child.try_wait().unwrap().is_none(), "the run ended while worker 0 was stopped: {:?}", c.stderr());
+    procs::signal(first, "CONT");
+    let status = c.finish(Duration::from_secs(120));
+    assert_eq!(status.code(), Some(0), "{:?}", c.stderr());
+    assert_eq!(c.json()["nonce"], LOWEST_D24);
+    assert_nothing_left(&run_id, None);
+}
+
+/// A worker frozen (SIGSTOP) past the --timeout: the run ends on time with exit 4, and the
+/// stopped worker is killed and reaped, not left behind stopped.
+#[test]
+fn process_backend_times_out_on_time_and_kills_a_stopped_worker() {
+    let started = std::time::Instant::now();
+    let mut c =
+        Coordinator::start(&["--backend", "process", "--workers", "2", "-d", "60", "--timeout", "5s", "--json"], &[]);
+    let workers = c.wait_workers(2, Duration::from_secs(30));
+    let run_id = procs::env_var(workers[0], "CND_RUN_ID").unwrap();
+    procs::signal(workers[0], "STOP");
+    let status = c.finish(Duration::from_secs(15));
+    let took = started.elapsed();
+    assert_eq!(status.code(), Some(4), "{:?}", c.stderr());
+    assert!(took < Duration::from_secs(10), "a 5 s timeout took {took:?}");
+    assert_nothing_left(&run_id, None);
+}

@@ -242,8 +242,11 @@ impl WorkerSpec {
             Some((var, v)) => (var, number::<u32>(var, &v, "1 or more")?),
             None => ("CND_WORKER_COUNT", 1),
         };
-        if workers == 0 {
-            return Err(bad(count_var, "0 is not allowed (allowed: 1 or more)"));
+        if workers == 0 || workers > RunSpec::MAX_WORKERS {
+            return Err(bad(
+                count_var,
+                format!("{workers} is out of range (allowed: 1..={}, the most workers of a run)", RunSpec::MAX_WORKERS),
+            ));
         }
         let index = match vars.first(&["CND_WORKER_INDEX", "WORKER_INDEX", "JOB_COMPLETION_INDEX"]) {
             Some((var, v)) => {
@@ -505,6 +508,14 @@ mod tests {
                 .starts_with("WORKER_INDEX: 4 is out of range")
         );
         assert!(err(&[("CND_RUN_ID", "a"), ("D", "1"), ("CND_THREADS", "0")]).starts_with("CND_THREADS:"));
+        // A worker count no run has: refused before a partition table of that size is made.
+        assert!(
+            err(&[("CND_RUN_ID", "a"), ("D", "1"), ("CND_WORKER_COUNT", "4000000000"), ("CND_WORKER_INDEX", "0")])
+                .starts_with("CND_WORKER_COUNT: 4000000000 is out of range (allowed: 1..=100000")
+        );
+        assert!(
+            err(&[("CND_RUN_ID", "a"), ("D", "1"), ("CND_WORKER_COUNT", "0")]).starts_with("CND_WORKER_COUNT: 0 is")
+        );
         assert!(err(&[("CND_RUN_ID", "a"), ("D", "1"), ("CND_RESULTS", "kafka")]).starts_with("CND_RESULTS:"));
         assert!(
             err(&[("CND_RUN_ID", "a"), ("D", "1"), ("CND_START", "9"), ("CND_END", "9")]).starts_with("CND_START:")

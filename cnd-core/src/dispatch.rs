@@ -53,6 +53,11 @@ pub struct RunSpec {
 }
 
 impl RunSpec {
+    /// The most workers of any run: Kubernetes' limit on the completions and the parallelism
+    /// of an Indexed Job (10^5), the largest of the backends. Local threads and processes
+    /// are bounded by this machine's CPUs, lower still.
+    pub const MAX_WORKERS: u32 = 100_000;
+
     /// A run with a fresh run id.
     pub fn new(problem: Problem, workers: u32, mode: Mode) -> Self {
         Self { run_id: new_run_id(), problem, workers, mode, timeout: None }
@@ -447,13 +452,29 @@ mod tests {
         assert_eq!(d.shutdowns, 1);
     }
 
+    /// Another run's golden nonce (valid, in range: only its run id tells) comes first, then
+    /// this run's only worker says it exhausted its range: the run is exhausted. Were the
+    /// other run's report taken, the run would end with its nonce.
     #[test]
-    fn other_runs_reports_are_ignored_and_stop_ends_the_run() {
+    fn other_runs_reports_are_ignored() {
         let spec = spec(Mode::First);
         let parts = split(spec.problem.range(), 1);
         let mut other = report(&spec, 0, parts[0], found(LOWEST_MSB_16));
         other.run_id = "someone-else".into();
-        let mut d = Scripted { partitions: parts, reports: vec![other].into(), stopped: vec![], shutdowns: 0 };
+        let mine = report(&spec, 0, parts[0], ReportOutcome::Exhausted);
+        let mut d = Scripted { partitions: parts, reports: vec![other, mine].into(), stopped: vec![], shutdowns: 0 };
+        let r = futures::executor::block_on(coordinate(&mut d, &spec, never())).unwrap();
+        assert!(matches!(r.outcome, Outcome::Exhausted { .. }), "{:?}", r.outcome);
+        assert!(d.reports.is_empty(), "both reports were read");
+        assert_eq!(d.shutdowns, 1);
+    }
+
+    /// Workers that never report: the stop ends the run, and shutdown still runs.
+    #[test]
+    fn stop_ends_a_run_whose_workers_are_silent() {
+        let spec = spec(Mode::First);
+        let parts = split(spec.problem.range(), 1);
+        let mut d = Scripted { partitions: parts, reports: VecDeque::new(), stopped: vec![], shutdowns: 0 };
         let r = futures::executor::block_on(coordinate(&mut d, &spec, async { StopReason::Cancelled })).unwrap();
         assert_eq!(r.outcome, Outcome::Stopped(StopReason::Cancelled));
         assert_eq!(d.shutdowns, 1);

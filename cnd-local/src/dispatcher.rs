@@ -63,8 +63,13 @@ impl Dispatcher for LocalDispatcher {
         if self.thread.is_some() {
             return Err(DispatchError::Invalid("a LocalDispatcher runs one search at a time".into()));
         }
-        if spec.workers == 0 {
-            return Err(DispatchError::Invalid("workers: 0 is not allowed (allowed: 1 or more)".into()));
+        let max = crate::max_threads();
+        if spec.workers == 0 || spec.workers > max {
+            return Err(DispatchError::Invalid(format!(
+                "workers: {} threads is out of range (allowed: 1..={max} on this machine's {} CPUs)",
+                spec.workers,
+                crate::available_threads()
+            )));
         }
         let (tx, rx) = mpsc::unbounded();
         self.reports = Some(rx);
@@ -75,7 +80,7 @@ impl Dispatcher for LocalDispatcher {
             .name("cnd-local".into())
             .spawn(move || {
                 let prepared = Prepared::new(&spec.problem);
-                let result = RangeSearch {
+                let searched = RangeSearch {
                     prepared: &prepared,
                     kernel,
                     range,
@@ -85,22 +90,26 @@ impl Dispatcher for LocalDispatcher {
                     hashes: &hashes,
                 }
                 .run();
-                let outcome = match result.found {
-                    Some((nonce, _)) => {
-                        ReportOutcome::Found { nonce, digest: cnd_core::hash::digest(&spec.problem, nonce) }
+                let (outcome, source, hashes, elapsed_s) = match searched {
+                    Ok(result) => (
+                        match result.found {
+                            Some((nonce, _)) => {
+                                ReportOutcome::Found { nonce, digest: cnd_core::hash::digest(&spec.problem, nonce) }
+                            }
+                            None if result.stopped => ReportOutcome::Failed { reason: "stopped".into() },
+                            None => ReportOutcome::Exhausted,
+                        },
+                        result.found.map(|(_, t)| format!("local thread {t} of {}", spec.workers)),
+                        result.hashes,
+                        result.elapsed.as_secs_f64(),
+                    ),
+                    Err(e) => {
+                        let reason = format!("could not start {} hashing threads: {e}", spec.workers);
+                        (ReportOutcome::Failed { reason }, None, 0, 0.0)
                     }
-                    None if result.stopped => ReportOutcome::Failed { reason: "stopped".into() },
-                    None => ReportOutcome::Exhausted,
                 };
-                let report = WorkerReport {
-                    run_id: spec.run_id.clone(),
-                    worker: 0,
-                    source: result.found.map(|(_, t)| format!("local thread {t} of {}", spec.workers)),
-                    range,
-                    hashes: result.hashes,
-                    elapsed_s: result.elapsed.as_secs_f64(),
-                    outcome,
-                };
+                let report =
+                    WorkerReport { run_id: spec.run_id.clone(), worker: 0, source, range, hashes, elapsed_s, outcome };
                 // The receiver may be gone if the run was cancelled: nothing to tell then.
                 let _ = tx.unbounded_send(report);
             })
@@ -132,5 +141,25 @@ impl Dispatcher for LocalDispatcher {
             handle.join().map_err(|_| DispatchError::Incomplete("the local search thread panicked".into()))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cnd_core::{Mode, Problem};
+
+    use super::*;
+
+    /// 10^8 threads would take minutes to start and to stop: refused before any starts.
+    #[tokio::test]
+    async fn more_threads_than_the_limit_are_refused_before_any_starts() {
+        let spec = RunSpec::new(Problem::text("x", 8).unwrap(), crate::max_threads() + 1, Mode::First);
+        let mut d = LocalDispatcher::new(Kernel::Portable);
+        let e = d.start(&spec).await.unwrap_err();
+        assert!(matches!(&e, DispatchError::Invalid(m) if m.contains("allowed: 1..=")), "{e}");
+        assert!(d.thread.is_none() && d.reports.is_none());
+        let ok = RunSpec::new(Problem::text("x", 8).unwrap(), crate::max_threads(), Mode::First);
+        assert!(d.start(&ok).await.is_ok(), "the limit itself is allowed");
+        d.shutdown().await.unwrap();
     }
 }

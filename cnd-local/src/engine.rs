@@ -75,19 +75,23 @@ impl Best {
 
 impl RangeSearch<'_> {
     /// Runs the search on `threads` scoped threads and returns when every thread has ended.
-    pub fn run(&self) -> RangeResult {
+    ///
+    /// If a thread cannot be started (the system's thread limit), the threads already
+    /// started are stopped (through `stop`) and joined, and the error is returned: a search
+    /// with fewer threads than asked is never reported as done.
+    pub fn run(&self) -> std::io::Result<RangeResult> {
         let started = Instant::now();
         let threads = self.threads.max(1);
         let queue = ChunkQueue::new(self.range, ChunkQueue::chunk_size_for(self.range.len(), threads));
         let best = Best::new();
         let found_any = AtomicBool::new(false);
         let total = AtomicU64::new(0);
+        let mut spawn_error = None;
         std::thread::scope(|scope| {
             for t in 0..threads {
                 let (queue, best, found_any, total) = (&queue, &best, &found_any, &total);
-                std::thread::Builder::new()
-                    .name(format!("cnd-hash-{t}"))
-                    .spawn_scoped(scope, move || {
+                let spawned =
+                    std::thread::Builder::new().name(format!("cnd-hash-{t}")).spawn_scoped(scope, move || {
                         let mut mine = 0u64;
                         while !self.stop.load(Ordering::Relaxed) {
                             let Some(chunk) = queue.claim() else { break };
@@ -108,23 +112,41 @@ impl RangeSearch<'_> {
                             }
                         }
                         total.fetch_add(mine, Ordering::Relaxed);
-                    })
-                    .expect("spawn a hashing thread");
+                    });
+                if let Err(e) = spawned {
+                    // The scope joins the threads already started once they see the stop.
+                    self.stop.store(true, Ordering::Release);
+                    spawn_error = Some(e);
+                    break;
+                }
             }
         });
+        if let Some(e) = spawn_error {
+            return Err(e);
+        }
         let found = best.into_found();
-        RangeResult {
+        Ok(RangeResult {
             found,
             hashes: total.load(Ordering::Relaxed),
             stopped: found.is_none() && self.stop.load(Ordering::Acquire) && !found_any.load(Ordering::Acquire),
             elapsed: started.elapsed(),
-        }
+        })
     }
 }
 
 /// The CPUs this process may use (affinity), at least 1.
 pub fn available_threads() -> u32 {
     std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
+}
+
+/// The most hashing threads one search starts on this machine: 16 per CPU, and at least 64.
+///
+/// More threads than CPUs never hash faster, but a few times more are useful (to see that
+/// `lowest` gives the same answer for any count, or to measure oversubscription); 10^8
+/// would take minutes to start, and as long to stop. A count above this is refused, not
+/// clamped: the caller asked for a number and is told the limit rather than given another.
+pub fn max_threads() -> u32 {
+    available_threads().saturating_mul(16).max(64)
 }
 
 #[cfg(test)]
@@ -146,6 +168,7 @@ mod tests {
             hashes: &hashes,
         }
         .run()
+        .unwrap()
     }
 
     #[test]
@@ -196,6 +219,12 @@ mod tests {
             let (nonce, thread) = best.into_found().unwrap();
             assert_eq!(u64::from(thread), nonce % 8, "round {round}: nonce {nonce} is not thread {thread}'s");
         }
+    }
+
+    #[test]
+    fn the_thread_limit_is_16_per_cpu_and_at_least_64() {
+        assert_eq!(max_threads(), (available_threads() * 16).max(64));
+        assert!(max_threads() >= 64);
     }
 
     #[test]

@@ -33,7 +33,7 @@ use std::time::Duration;
 pub use channel::LocalResultChannel;
 use cnd_core::{Kernel, Mode, Problem, RunResult, RunSpec, StopReason};
 pub use dispatcher::LocalDispatcher;
-pub use engine::{RangeResult, RangeSearch, available_threads};
+pub use engine::{RangeResult, RangeSearch, available_threads, max_threads};
 pub use measure::{Measured, measure};
 pub use process::ProcessDispatcher;
 pub use worker::{WorkerError, default_threads, run_worker};

@@ -7,13 +7,13 @@ use clap::{Args, Subcommand};
 
 use super::problem::ProblemArgs;
 use super::search::{AutoArgs, Backend, ClusterArgs, K8sRunArgs, KernelArgs, ResultsArgs, RunArgs};
-use super::values::{Workers, parse_cpus, parse_duration, parse_workers};
+use super::values::{Workers, parse_cpus, parse_duration, parse_nonce, parse_workers};
 
 /// Check a claimed nonce: exit 0 if it is golden and in range, 1 if not.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// The nonce to check.
-    #[arg(long, env = "CND_NONCE")]
+    #[arg(long, env = "CND_NONCE", value_parser = parse_nonce)]
     pub nonce: u64,
 
     #[command(flatten)]

@@ -8,11 +8,11 @@ mod problem;
 mod search;
 mod values;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 use cnd_core::Exit;
 pub use commands::{BenchArgs, K8sArgs, K8sCommand, ManifestArgs, PlanArgs, VerifyArgs, WorkerArgs};
 pub use search::{AutoArgs, Backend, ClusterArgs, K8sRunArgs, KernelArgs, ModeArg, ResultsArgs, RunArgs, SearchArgs};
-pub use values::Workers;
+pub use values::{Workers, check_workers};
 
 /// Find golden nonces: SHA-256(SHA-256(block ++ nonce)) with at least D leading zero bits,
 /// on every core of this machine, on worker processes, or as pods of a Kubernetes Job.
@@ -68,7 +68,20 @@ impl Cli {
 
 /// Parses the command line; a usage error is printed as one line and becomes exit 2.
 pub fn parse() -> Result<Cli, Exit> {
-    Cli::try_parse().map_err(print_clap_error)
+    let mut matches = command().try_get_matches().map_err(print_clap_error)?;
+    Cli::from_arg_matches_mut(&mut matches).map_err(print_clap_error)
+}
+
+/// The command line's definition, where a negative number is always a flag's value: `-d -1`
+/// is then refused by `-d`'s own parser, naming the flag and its range, instead of
+/// "unexpected argument '-1'". (No flag of cnd is a digit, so nothing is lost.)
+pub fn command() -> clap::Command {
+    fn negatives(command: clap::Command) -> clap::Command {
+        command
+            .mut_args(|a| if a.get_action().takes_values() { a.allow_negative_numbers(true) } else { a })
+            .mut_subcommands(negatives)
+    }
+    negatives(Cli::command())
 }
 
 /// Help and version go to stdout (exit 0); errors become one line on stderr (exit 2).
@@ -102,12 +115,34 @@ fn print_clap_error(e: clap::Error) -> Exit {
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
-
     use super::*;
 
     #[test]
     fn verify_app() {
-        Cli::command().debug_assert();
+        command().debug_assert();
+    }
+
+    /// `-d -1` and the like reach the flag's parser, which names the flag (it was
+    /// "unexpected argument '-1'").
+    #[test]
+    fn a_negative_number_is_a_value_of_its_flag() {
+        let parse = |args: &[&str]| {
+            let mut m = command().try_get_matches_from(std::iter::once("cnd").chain(args.iter().copied()))?;
+            Cli::from_arg_matches_mut(&mut m)
+        };
+        for (args, flag) in [
+            (&["-d", "-1"][..], "-d"),
+            (&["-d", "1", "--start", "-1"], "--start"),
+            (&["-d", "1", "--end", "-5"], "--end"),
+            (&["-d", "1", "--workers", "-2"], "--workers"),
+            (&["-d", "1", "--max-workers", "-2"], "--max-workers"),
+            (&["verify", "-d", "1", "--nonce", "-5"], "--nonce"),
+            (&["bench", "--repeats", "-1"], "--repeats"),
+        ] {
+            let e = parse(args).unwrap_err();
+            assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation, "{args:?}: {e}");
+            assert!(e.to_string().contains(flag), "{args:?}: {e}");
+        }
+        assert_eq!(parse(&["-d", "5"]).unwrap().search.problem.difficulty, Some(5));
     }
 }

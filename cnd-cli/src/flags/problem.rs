@@ -4,6 +4,7 @@
 use clap::{Args, ValueEnum};
 use cnd_core::{BitOrder, DEFAULT_BLOCK, NonceRange, Problem};
 
+use super::values::{parse_difficulty, parse_nonce};
 use crate::error::usage;
 
 /// `--bit-order`.
@@ -30,7 +31,7 @@ pub struct ProblemArgs {
     /// Leading zero bits required, 0..=256 (required for text blocks, except by `bench
     /// --scaling`, which defaults to 20; for a Bitcoin header the default is the target of
     /// its nBits).
-    #[arg(short = 'd', long = "difficulty", env = "CND_DIFFICULTY", value_name = "D")]
+    #[arg(short = 'd', long = "difficulty", env = "CND_DIFFICULTY", value_name = "D", value_parser = parse_difficulty)]
     pub difficulty: Option<u32>,
 
     /// The block as text [default: COMSM0010cloud].
@@ -50,11 +51,11 @@ pub struct ProblemArgs {
     pub bit_order: BitOrderArg,
 
     /// First nonce of the range.
-    #[arg(long, env = "CND_START", default_value_t = 0, value_name = "N")]
+    #[arg(long, env = "CND_START", default_value_t = 0, value_name = "N", value_parser = parse_nonce)]
     pub start: u64,
 
     /// One past the last nonce of the range.
-    #[arg(long, env = "CND_END", default_value_t = 1 << 32, value_name = "N")]
+    #[arg(long, env = "CND_END", default_value_t = 1 << 32, value_name = "N", value_parser = parse_nonce)]
     pub end: u64,
 }
 

@@ -149,6 +149,15 @@ impl ProcessDispatcher {
         self
     }
 
+    /// The most worker processes a run starts on this machine: one per CPU, and at least 64.
+    ///
+    /// Each process hashes on every CPU (as a pod uses all of its own), so more processes
+    /// than CPUs only share the same cores; 64 lets a small machine stand in for a run of
+    /// 64 pods. 4 × 10^9 would ask for a table of that many workers (and as many processes).
+    pub fn max_workers() -> u32 {
+        crate::available_threads().max(64)
+    }
+
     /// Process ids of the live worker processes (for tests and diagnostics).
     pub fn worker_pids(&self) -> Vec<u32> {
         self.run
@@ -332,8 +341,13 @@ impl Dispatcher for ProcessDispatcher {
         if self.run.is_some() || self.opening.is_some() {
             return Err(DispatchError::Invalid("a ProcessDispatcher runs one search at a time".into()));
         }
-        if spec.workers == 0 {
-            return Err(DispatchError::Invalid("workers: 0 is not allowed (allowed: 1 or more)".into()));
+        let max = Self::max_workers();
+        if spec.workers == 0 || spec.workers > max {
+            return Err(DispatchError::Invalid(format!(
+                "workers: {} processes is out of range (allowed: 1..={max} on this machine's {} CPUs)",
+                spec.workers,
+                crate::available_threads()
+            )));
         }
         let partitions = split(spec.problem.range(), spec.workers);
         let (events_tx, events) = mpsc::unbounded_channel();
@@ -446,6 +460,21 @@ mod tests {
     use cnd_core::{Mode, Problem, SqsTarget};
 
     use super::*;
+
+    /// 4 × 10^9 workers would ask for a 64 GB table: refused before anything is made or
+    /// started (the program does not exist: starting it would be another error).
+    #[tokio::test]
+    async fn more_workers_than_the_limit_are_refused_before_any_starts() {
+        let max = ProcessDispatcher::max_workers();
+        assert_eq!(max, crate::available_threads().max(64));
+        let mut d = ProcessDispatcher::new("/nonexistent/cnd", ["worker"]);
+        for workers in [max + 1, 4_000_000_000] {
+            let spec = RunSpec::new(Problem::text("x", 8).unwrap(), workers, Mode::First);
+            let e = d.start(&spec).await.unwrap_err();
+            assert!(matches!(&e, DispatchError::Invalid(m) if m.contains(&format!("allowed: 1..={max}"))), "{e}");
+            assert!(d.run.is_none());
+        }
+    }
 
     #[test]
     fn each_worker_gets_the_contract_of_its_partition() {

@@ -29,9 +29,19 @@ pub enum WorkerError {
     /// The spec asks for a result channel that the caller did not open.
     #[error("CND_RESULTS={0} needs a result channel, and none was given")]
     NoChannel(&'static str),
-    /// The search thread could not start.
-    #[error("start the search thread")]
+    /// The search could not start its threads.
+    #[error("start the search threads")]
     Spawn(#[source] std::io::Error),
+    /// More threads than this machine allows ([`max_threads`](crate::max_threads)).
+    #[error("CND_THREADS: {threads} is out of range (allowed: 1..={max} on this machine's {cpus} CPUs, or auto)")]
+    TooManyThreads {
+        /// Threads asked for.
+        threads: u32,
+        /// The limit here.
+        max: u32,
+        /// The CPUs this process may use.
+        cpus: u32,
+    },
     /// The search thread panicked.
     #[error("the search thread panicked")]
     Panicked,
@@ -45,7 +55,7 @@ impl WorkerError {
     /// [`Exit::Error`] otherwise.
     pub fn exit(&self) -> Exit {
         match self {
-            WorkerError::NoIndex | WorkerError::NoChannel(_) => Exit::Usage,
+            WorkerError::NoIndex | WorkerError::NoChannel(_) | WorkerError::TooManyThreads { .. } => Exit::Usage,
             _ => Exit::Error,
         }
     }
@@ -81,8 +91,12 @@ async fn work(
     if channel.is_none() && spec.results != Results::Stdout {
         return Err(WorkerError::NoChannel(spec.results.name()));
     }
-    let mut stops = Stops::install(spec.exit_with_parent);
     let threads = spec.threads.unwrap_or_else(default_threads);
+    let max = crate::max_threads();
+    if threads > max {
+        return Err(WorkerError::TooManyThreads { threads, max, cpus: crate::available_threads() });
+    }
+    let mut stops = Stops::install(spec.exit_with_parent);
     let kernel = spec.kernel.unwrap_or_else(Kernel::best);
     tracing::info!(run_id = %spec.run_id, worker = index, of = spec.workers, range = %partition, threads, %kernel, "searching");
 
@@ -118,6 +132,7 @@ async fn work(
     // The sender is dropped without a result only if the thread panicked.
     let result = result.map_err(|_| WorkerError::Panicked)?;
     search.join().map_err(|_| WorkerError::Panicked)?;
+    let result = result.map_err(WorkerError::Spawn)?;
 
     let report = WorkerReport {
         run_id: spec.run_id.clone(),
@@ -271,6 +286,13 @@ mod tests {
         let no_channel = WorkerSpec { results: Results::termination_log(), ..spec(8, 1_000, 1, 0, Mode::First) };
         let e = work(no_channel, None).await.unwrap_err();
         assert!(matches!(e, WorkerError::NoChannel("termination-log")) && e.exit() == Exit::Usage, "{e:?}");
+        // CND_THREADS=100000000 would start threads for minutes: refused, exit 2.
+        let max = crate::max_threads();
+        let too_many = WorkerSpec { threads: Some(max + 1), ..spec(8, 1_000, 1, 0, Mode::First) };
+        let e = work(too_many, None).await.unwrap_err();
+        assert!(matches!(e, WorkerError::TooManyThreads { threads, .. } if threads == max + 1), "{e:?}");
+        assert_eq!(e.exit(), Exit::Usage);
+        assert!(e.to_string().starts_with(&format!("CND_THREADS: {} is out of range (allowed: 1..={max} ", max + 1)));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use cnd_local::available_threads;
 use super::points::{ScalingPoint, ScalingReport, ScalingRun, print_table};
 use crate::config::{BackendConfig, RunConfig, kernel_from};
 use crate::error::usage;
-use crate::flags::{BenchArgs, ModeArg, Output, RunArgs, Workers};
+use crate::flags::{BenchArgs, ModeArg, Output, RunArgs, Workers, check_workers};
 use crate::signals::stop_signal;
 
 /// Leading zero bits of each search when -d is not given.
@@ -47,6 +47,9 @@ pub fn scaling(args: &BenchArgs, out: Output) -> anyhow::Result<Exit> {
     let run = RunArgs { workers: None, mode: ModeArg::First, timeout: None, kernel: args.kernel.clone() };
     let backend = BackendConfig::from_flags(args.backend, &args.results, &args.k8s, kernel_from(&args.kernel)?)?;
     let config = RunConfig::build(base.clone(), &run, backend, None)?;
+    for w in &workers {
+        check_workers(config.backend.name(), *w).map_err(usage)?;
+    }
     let show = !out.quiet && !out.json && std::io::stderr().is_terminal();
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_name("cnd-async").enable_all().build()?;
