@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 
 use super::problem::ProblemArgs;
 use super::search::{AutoArgs, Backend, ClusterArgs, K8sRunArgs, KernelArgs, ResultsArgs, RunArgs};
-use super::values::{Workers, parse_cpus, parse_duration, parse_workers};
+use super::values::{Workers, parse_cpus, parse_duration, parse_startup, parse_workers};
 
 /// Check a claimed nonce: exit 0 if it is golden and in range, 1 if not.
 #[derive(Debug, Args)]
@@ -199,7 +199,7 @@ pub enum SqsCommand {
 )]
 pub struct SqsCleanupArgs {
     /// Only queues created longer ago than this (tag cnd.dev/created-at), e.g. 1h, 1d.
-    #[arg(long, env = "CND_OLDER_THAN", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, env = "CND_OLDER_THAN", value_name = "DURATION", value_parser = parse_startup)]
     pub older_than: Option<Duration>,
 
     /// Only this run's queue (tag cnd.dev/run-id).
