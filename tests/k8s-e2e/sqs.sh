@@ -7,7 +7,7 @@
 #                   over https; without the CA they refuse the endpoint; nothing is left
 #
 # moto_server runs on the pod bridge (10.88.77.1), as in scenario 9. Every look at the queues
-# goes through sqs_queues, which fails the scenario when the query fails: an unreachable
+# goes through sqs_list, which fails the scenario when the query fails: an unreachable
 # moto never reads as "no queue left".
 
 scenario 17 sqs-sigkill s17_sqs_sigkill
@@ -30,31 +30,34 @@ sqs_start() {
 }
 # sqs_env NAME: dummy credentials here and, as Secret NAME, in the pods
 sqs_env() {
+	kubectl delete secret "$1" -n "$NS" --ignore-not-found >/dev/null 2>&1
 	export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1
 	kubectl create secret generic "$1" -n "$NS" --from-literal=AWS_ACCESS_KEY_ID=testing \
 		--from-literal=AWS_SECRET_ACCESS_KEY=testing --from-literal=AWS_REGION=us-east-1 >/dev/null 2>&1 ||
 		fail "kubectl create secret $1 failed"
 }
-# sqs_queues ENDPOINT [CA]: the queue URLs, one a line. Returns 1 (and fails the scenario)
-# when the query fails: no answer, an HTTP error, or not a ListQueues answer.
-sqs_queues() {
+# sqs_list ENDPOINT [CA]: sets QUEUES to the queue URLs, one a line. Run it in this shell (not
+# in $(...)): when the query fails (no answer, an HTTP error, not a ListQueues answer) it
+# fails the scenario and returns 1, so an unreachable moto never reads as "no queue left".
+sqs_list() {
 	local ep=$1 ca=${2:-} out
 	local opts=(-sS --max-time 10 -f)
 	[[ -n $ca ]] && opts+=(--cacert "$ca")
 	# a POST signed (in name) for the sqs service: moto takes an unsigned GET for S3
 	opts+=(-X POST -H "Authorization: AWS4-HMAC-SHA256 Credential=testing/20250101/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=0")
 	opts+=(--data "Action=ListQueues&Version=2012-11-05")
+	QUEUES=""
 	if ! out=$(curl "${opts[@]}" "$ep/" 2>&1) || ! grep -q 'ListQueuesResponse' <<<"$out"; then
 		fail "could not list the SQS queues at $ep: $(head -c 200 <<<"$out" | tr '\n' ' ')"
 		return 1
 	fi
-	grep -o '<QueueUrl>[^<]*' <<<"$out" | sed 's/<QueueUrl>//'
+	QUEUES=$(grep -o '<QueueUrl>[^<]*' <<<"$out" | sed 's/<QueueUrl>//')
 	return 0
 }
 
 s17_sqs_sigkill() {
-	local ep=http://10.88.77.1:5017 pid run queues t
-	sqs_start 5017 || return
+	local ep=http://10.88.77.1:15017 pid run queues t
+	sqs_start 15017 || return
 	sqs_env cnd-e2e-aws17
 	# a problem the pods cannot finish: they run until the cleanup deletes the Job
 	echo "+ cnd ${K8S[*]} --workers 2 --cpu 0.1 -d 64 --timeout 600s --results sqs --sqs-endpoint-url $ep --aws-secret cnd-e2e-aws17 (SIGKILL the coordinator)" >"$SDIR/cnd.cmd"
@@ -66,13 +69,15 @@ s17_sqs_sigkill() {
 		fail "pods never ran ($(errline cnd))"
 		kill -KILL "$pid" 2>/dev/null
 	fi
-	queues=$(sqs_queues "$ep") || { kill -KILL "$pid" 2>/dev/null; return; }
+	sqs_list "$ep" || { kill -KILL "$pid" 2>/dev/null; return; }
+	queues=$QUEUES
 	run=$(kubectl get jobs -n "$NS" -l "$LABEL" -o jsonpath='{.items[0].metadata.labels.cnd\.dev/run-id}' 2>/dev/null)
 	grep -q "/cnd-$run\$" <<<"$queues" || fail "no queue cnd-$run while the run goes (queues: ${queues:-none})"
 	kill -KILL "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
 	[[ -n $run ]] || { fail "no Job left after SIGKILL of the coordinator"; return; }
-	queues=$(sqs_queues "$ep") || return
+	sqs_list "$ep" || return
+	queues=$QUEUES
 	grep -q "/cnd-$run\$" <<<"$queues" || fail "the queue of run $run vanished before the cleanup"
 	note "SIGKILL left Job cnd-$run and queue cnd-$run"
 
@@ -83,7 +88,8 @@ s17_sqs_sigkill() {
 	grep -q "\"cnd-$run\"" "$SDIR/cleanup.out" || fail "cleanup's JSON does not list Job cnd-$run: $(head -c 300 "$SDIR/cleanup.out")"
 	grep -q "\"queue_url\":\"[^\"]*/cnd-$run\"" "$SDIR/cleanup.out" ||
 		fail "cleanup's JSON does not list the queue: $(head -c 300 "$SDIR/cleanup.out")"
-	queues=$(sqs_queues "$ep") || return
+	sqs_list "$ep" || return
+	queues=$QUEUES
 	[[ -z $queues ]] || fail "queues left after cnd k8s cleanup: $queues"
 	note "cnd k8s cleanup removed the Job and the queue in ${ELAPSED}s; ListQueues answers with none"
 
@@ -99,20 +105,23 @@ s17_sqs_sigkill() {
 	# with moto gone, the query fails loudly (and cnd sqs cleanup exits 1): never "no queue"
 	wait "$MOTO_PID" 2>/dev/null
 	local saved=$FAILMSG
-	if sqs_queues "$ep" >/dev/null; then fail "sqs_queues did not fail with moto stopped"; fi
+	if sqs_list "$ep"; then fail "sqs_list did not fail with moto stopped"; fi
 	FAILMSG=$saved
 	run_cnd sqsdown 60 sqs cleanup --older-than 0s --sqs-endpoint-url "$ep"
 	[[ $RC == 1 ]] || fail "cnd sqs cleanup with moto stopped: exit $RC, expected 1"
 	note "with moto stopped: the query fails, cnd sqs cleanup exits 1 ($(errline sqsdown | cut -c1-90))"
 }
 
-# a TLS terminator: https on 10.88.77.1:LISTEN -> http on 10.88.77.1:UPSTREAM, one log line per
-# handshake with the client's address
-TLS_PROXY_PY='
+# tls_proxy FILE: writes a TLS terminator (python3 FILE CERT KEY LISTEN UPSTREAM: https on
+# 10.88.77.1:LISTEN -> http on 10.88.77.1:UPSTREAM, one log line per handshake with the client's
+# address and the TLS version)
+tls_proxy() {
+	cat >"$1" <<'PY'
 import asyncio, ssl, sys
 cert, key, listen, upstream = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 ctx.load_cert_chain(cert, key)
+
 async def pipe(r, w):
     try:
         while True:
@@ -125,26 +134,31 @@ async def pipe(r, w):
         pass
     finally:
         w.close()
+
 async def handle(cr, cw):
     peer = cw.get_extra_info("peername")[0]
-    print(f"tls {peer} {cw.get_extra_info(\"ssl_object\").version()}", flush=True)
+    version = cw.get_extra_info("ssl_object").version()
+    print("tls", peer, version, flush=True)
     try:
         ur, uw = await asyncio.open_connection("10.88.77.1", upstream)
     except Exception as e:
-        print(f"upstream: {e}", flush=True)
+        print("upstream:", e, flush=True)
         cw.close()
         return
     await asyncio.gather(pipe(cr, uw), pipe(ur, cw))
+
 async def main():
     server = await asyncio.start_server(handle, "10.88.77.1", listen, ssl=ctx)
     print("listening", flush=True)
     async with server:
         await server.serve_forever()
+
 asyncio.run(main())
-'
+PY
+}
 
 s18_sqs_https() {
-	local ep=https://10.88.77.1:5443 d=$SDIR/tls proxy queues pods
+	local ep=https://10.88.77.1:15443 d=$SDIR/tls proxy queues pods
 	mkdir -p "$d"
 	# the image carries a CA bundle at the path the TLS client reads
 	if python3 - "$ARCHIVE" <<'PY' >"$SDIR/image-ca.txt" 2>&1; then
@@ -179,13 +193,17 @@ PY
 		fail "openssl could not make the test CA ($(tail -1 "$d/openssl.log"))"
 		return
 	fi
-	sqs_start 5018 || return
-	python3 -c "$TLS_PROXY_PY" "$d/srv.crt" "$d/srv.key" 5443 5018 >"$SDIR/tls-proxy.log" 2>&1 &
+	sqs_start 15018 || return
+	tls_proxy "$d/tls_proxy.py"
+	python3 "$d/tls_proxy.py" "$d/srv.crt" "$d/srv.key" 15443 15018 >"$SDIR/tls-proxy.log" 2>&1 &
 	proxy=$!
 	BG_PIDS+=("$proxy")
 	for _ in $(seq 1 50); do grep -q listening "$SDIR/tls-proxy.log" && break; sleep 0.1; done
-	queues=$(sqs_queues "$ep" "$d/ca.crt") || return
+	grep -q listening "$SDIR/tls-proxy.log" || { fail "the TLS terminator did not start: $(tail -2 "$SDIR/tls-proxy.log" | tr '\n' ' ')"; return; }
+	sqs_list "$ep" "$d/ca.crt" || return
+	queues=$QUEUES
 	sqs_env cnd-e2e-aws18
+	kubectl delete configmap cnd-e2e-ca -n "$NS" --ignore-not-found >/dev/null 2>&1
 	kubectl create configmap cnd-e2e-ca -n "$NS" --from-file=ca.crt="$d/ca.crt" >/dev/null 2>&1 ||
 		fail "kubectl create configmap cnd-e2e-ca failed"
 	local saved_cert=${SSL_CERT_FILE-}
@@ -215,7 +233,8 @@ PY
 	export SSL_CERT_FILE=$saved_cert
 	[[ -n $saved_cert ]] || unset SSL_CERT_FILE
 
-	queues=$(sqs_queues "$ep" "$d/ca.crt") || return
+	sqs_list "$ep" "$d/ca.crt" || return
+	queues=$QUEUES
 	[[ -z $queues ]] || fail "queues left: $queues"
 	note "no queue left"
 	kubectl delete secret cnd-e2e-aws18 -n "$NS" --wait=false >/dev/null 2>&1
