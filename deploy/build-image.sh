@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # build-image.sh: build the CND worker image (deploy/Dockerfile: the static
-# `cnd` binary in a scratch image, user 65532, entrypoint `/cnd worker`) and
+# `cnd` binary and a CA bundle in a scratch image, user 65532, entrypoint
+# `/cnd worker`) and
 # save it as an OCI archive that `kind load image-archive`, `ctr images
 # import`, `podman load` or tests/k8s/cluster/load-image.sh can load. No
 # registry and no daemon: podman or buildah with vfs storage in a private
@@ -25,6 +26,10 @@
 #                      build never waits on, nor invalidates, a normal build)
 #   CND_IMAGE_STORE    containers storage for the builder
 #                      (default /var/tmp/cnd-image-store; vfs driver)
+#   CND_CA_BUNDLE      the CA bundle (PEM) the image carries at
+#                      /etc/ssl/certs/ca-certificates.crt, for HTTPS to SQS
+#                      (default: this host's, from Debian's ca-certificates:
+#                      /etc/ssl/certs/ca-certificates.crt)
 #   CARGO_BUILD_JOBS   as usual
 #
 # The binary: RUSTFLAGS='-C target-feature=+crt-static' cargo build --release
@@ -50,7 +55,7 @@ while (($#)); do
 	--binary) binary=${2:?--binary needs a value}; shift 2 ;;
 	--tool) tool=${2:?--tool needs a value}; shift 2 ;;
 	--run-check) run_check=1; shift ;;
-	-h | --help) sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "build-image.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
 	*) [[ -z $out ]] || { echo "build-image.sh: one output path only" >&2; exit 2; }; out=$1; shift ;;
 	esac
@@ -117,6 +122,14 @@ if command -v objcopy >/dev/null 2>&1; then
 else
 	install -m 0555 "$binary" "$ctx/cnd"
 fi
+# the CA bundle: a scratch image has none, and the TLS client reads only the
+# system's roots (or SSL_CERT_FILE); without it HTTPS to SQS fails in a pod
+ca=${CND_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
+[[ -r $ca ]] || die "no CA bundle at $ca (Debian/Ubuntu: apt-get install -y ca-certificates; or set CND_CA_BUNDLE)"
+ncerts=$(grep -c -- '-----BEGIN CERTIFICATE-----' "$ca" || true)
+((ncerts > 0)) || die "$ca holds no PEM certificate"
+install -m 0444 "$ca" "$ctx/ca-certificates.crt"
+log "CA bundle: $ca ($ncerts certificates) -> /etc/ssl/certs/ca-certificates.crt"
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$repo/Cargo.toml" | head -1)
 rev=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
 log "$tool build -t $tag (storage: $store, vfs)"

@@ -34,6 +34,7 @@ fn main() -> ExitCode {
         Some(Command::Plan(a)) => commands::plan::run(a, out),
         Some(Command::Bench(a)) => commands::bench::run(*a, out),
         Some(Command::K8s(a)) => run_async(commands::k8s::run(a, out)),
+        Some(Command::Sqs(a)) => run_async(commands::sqs::run(a, out)),
     };
     match result {
         Ok(exit) => exit.into(),

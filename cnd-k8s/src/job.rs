@@ -15,8 +15,9 @@ use k8s_openapi::api::batch::v1::{
     PodFailurePolicyRule, SuccessPolicy, SuccessPolicyRule,
 };
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, EnvFromSource, EnvVar, EnvVarSource, ObjectFieldSelector, PodSecurityContext, PodSpec,
-    PodTemplateSpec, ResourceRequirements, SeccompProfile, SecretEnvSource, SecurityContext,
+    Capabilities, ConfigMapVolumeSource, Container, EnvFromSource, EnvVar, EnvVarSource, KeyToPath,
+    ObjectFieldSelector, PodSecurityContext, PodSpec, PodTemplateSpec, ResourceRequirements, SeccompProfile,
+    SecretEnvSource, SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -82,7 +83,14 @@ pub struct JobSettings {
     pub backoff_limit_per_index: i32,
     /// Seconds a pod gets between SIGTERM and SIGKILL.
     pub termination_grace_period_seconds: i64,
+    /// A ConfigMap whose key `ca.crt` holds the CA certificates (PEM) the worker trusts for
+    /// HTTPS (e.g. to SQS through a private CA): mounted read-only at [`CA_DIR`], named by
+    /// `SSL_CERT_FILE`. The image's own bundle is used without it.
+    pub ca_configmap: Option<String>,
 }
+
+/// Where the CA ConfigMap is mounted in a worker (`SSL_CERT_FILE` = this + `/ca.crt`).
+pub const CA_DIR: &str = "/etc/cnd/ca";
 
 impl Default for JobSettings {
     fn default() -> Self {
@@ -98,6 +106,7 @@ impl Default for JobSettings {
             kernel: None,
             backoff_limit_per_index: 1,
             termination_grace_period_seconds: 10,
+            ca_configmap: None,
         }
     }
 }
@@ -155,6 +164,13 @@ fn worker_env(spec: &RunSpec, settings: &JobSettings) -> Vec<EnvVar> {
     if let (Results::Sqs(_), Some(region)) = (&settings.results, &settings.aws_region) {
         env.push(EnvVar { name: "AWS_REGION".into(), value: Some(region.clone()), ..Default::default() });
     }
+    if settings.ca_configmap.is_some() {
+        env.push(EnvVar {
+            name: "SSL_CERT_FILE".into(),
+            value: Some(format!("{CA_DIR}/ca.crt")),
+            ..Default::default()
+        });
+    }
     env.push(EnvVar {
         name: "POD_NAME".into(),
         value_from: Some(EnvVarSource {
@@ -211,6 +227,14 @@ pub fn render_job(spec: &RunSpec, settings: &JobSettings, version: KubeVersion) 
         command: Some(vec!["/cnd".into(), "worker".into()]),
         env: Some(worker_env(spec, settings)),
         env_from,
+        volume_mounts: settings.ca_configmap.as_ref().map(|_| {
+            vec![VolumeMount {
+                name: "ca".into(),
+                mount_path: CA_DIR.into(),
+                read_only: Some(true),
+                ..Default::default()
+            }]
+        }),
         resources: Some(ResourceRequirements {
             requests: Some(resources.clone()),
             limits: Some(resources),
@@ -243,6 +267,16 @@ pub fn render_job(spec: &RunSpec, settings: &JobSettings, version: KubeVersion) 
             ..Default::default()
         }),
         containers: vec![container],
+        volumes: settings.ca_configmap.as_ref().map(|name| {
+            let items = vec![KeyToPath { key: "ca.crt".into(), path: "ca.crt".into(), ..Default::default() }];
+            let source = ConfigMapVolumeSource {
+                name: name.clone(),
+                items: Some(items),
+                optional: Some(false),
+                ..Default::default()
+            };
+            vec![Volume { name: "ca".into(), config_map: Some(source), ..Default::default() }]
+        }),
         ..Default::default()
     };
     let exit_codes = |action: &str, exit: Exit| PodFailurePolicyRule {
@@ -505,5 +539,26 @@ mod tests {
         assert!(y.contains("value: '0'") || y.contains("value: \"0\""), "{y}");
         let back: serde_json::Value = serde_saphyr::from_str(&y).unwrap();
         assert_eq!(back, serde_json::to_value(&job).unwrap());
+    }
+
+    #[test]
+    fn a_ca_configmap_is_mounted_read_only_and_named_by_ssl_cert_file() {
+        let settings = JobSettings { ca_configmap: Some("corp-ca".into()), ..Default::default() };
+        let job = render_job(&spec(1, Mode::First), &settings, KubeVersion::LATEST).unwrap();
+        let pod = job.spec.unwrap().template.spec.unwrap();
+        let volume = &pod.volumes.as_ref().unwrap()[0];
+        assert_eq!(volume.config_map.as_ref().unwrap().name, "corp-ca");
+        let c = &pod.containers[0];
+        let mount = &c.volume_mounts.as_ref().unwrap()[0];
+        assert_eq!((mount.name.as_str(), mount.mount_path.as_str(), mount.read_only), ("ca", CA_DIR, Some(true)));
+        let env = c.env.as_ref().unwrap();
+        let cert_file = env.iter().find(|e| e.name == "SSL_CERT_FILE").and_then(|e| e.value.as_deref());
+        assert_eq!(cert_file, Some("/etc/cnd/ca/ca.crt"));
+        let plain = render_job(&spec(1, Mode::First), &JobSettings::default(), KubeVersion::LATEST).unwrap();
+        let plain = plain.spec.unwrap().template.spec.unwrap();
+        assert!(
+            plain.volumes.is_none()
+                && !plain.containers[0].env.as_ref().unwrap().iter().any(|e| e.name == "SSL_CERT_FILE")
+        );
     }
 }

@@ -37,8 +37,8 @@ pub use client::{ClientOptions, connect};
 pub use dispatcher::{DispatcherSettings, K8sDispatcher, delete_run, wait_pods_gone};
 pub use error::{Error, RBAC_HINT, Result, ServerMessage};
 pub use job::{
-    CONTAINER, Cpu, DEFAULT_IMAGE, JobSettings, KubeVersion, Memory, NAME_LABEL, PullPolicy, RUN_LABEL, WORKER_UID,
-    all_runs_selector, job_name, render_job, render_rbac, run_selector, to_yaml,
+    CA_DIR, CONTAINER, Cpu, DEFAULT_IMAGE, JobSettings, KubeVersion, Memory, NAME_LABEL, PullPolicy, RUN_LABEL,
+    WORKER_UID, all_runs_selector, job_name, render_job, render_rbac, run_selector, to_yaml,
 };
 pub use runs::{RunStatus, cleanup, status};
 pub use termination_log::TerminationLog;

@@ -31,6 +31,13 @@ pub struct RunStatus {
     pub created: Option<String>,
     /// Pods by phase.
     pub pods: BTreeMap<String, usize>,
+    /// With `--results sqs`: the queue the pods publish to (`CND_SQS_QUEUE_URL` of the Job's
+    /// pods), so that `cnd k8s cleanup` can remove a run's queue too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sqs_queue_url: Option<String>,
+    /// With `--results sqs`: the SQS endpoint override of the pods (`CND_SQS_ENDPOINT_URL`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sqs_endpoint_url: Option<String>,
 }
 
 impl std::fmt::Display for RunStatus {
@@ -48,6 +55,14 @@ impl std::fmt::Display for RunStatus {
             if pods.is_empty() { "none".to_string() } else { pods.join(", ") }
         )
     }
+}
+
+/// A variable of the Job's worker environment when the pods report through SQS.
+fn sqs_env(job: &Job, name: &str) -> Option<String> {
+    let container = job.spec.as_ref()?.template.spec.as_ref()?.containers.first()?;
+    let env = container.env.as_deref()?;
+    let value = |n: &str| env.iter().find(|e| e.name == n).and_then(|e| e.value.clone());
+    (value("CND_RESULTS").as_deref() == Some("sqs")).then(|| value(name)).flatten()
 }
 
 fn job_state(job: &Job) -> String {
@@ -93,6 +108,8 @@ pub async fn status(client: Client, namespace: &str, run: Option<&str>) -> Resul
                 mode: annotations.get("cnd.dev/mode").cloned(),
                 created: job.metadata.creation_timestamp.as_ref().map(|t| t.0.to_string()),
                 pods: BTreeMap::new(),
+                sqs_queue_url: sqs_env(job, "CND_SQS_QUEUE_URL"),
+                sqs_endpoint_url: sqs_env(job, "CND_SQS_ENDPOINT_URL"),
             },
         );
     }

@@ -1,13 +1,22 @@
 //! [`SqsResultChannel`]: reports as SQS messages.
 
-use std::collections::{HashSet, VecDeque};
-use std::time::{Duration, Instant};
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
-use aws_sdk_sqs::types::{Message, MessageAttributeValue, QueueAttributeName};
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, Message, MessageAttributeValue, QueueAttributeName,
+};
 use cnd_core::{DispatchError, ResultChannel, WorkerReport};
 
+use crate::retry::{ReceiveHealth, backoff, is_transient};
 use crate::settings::{Connection, MAX_WAIT, SqsSettings};
+
+/// The tag that names the run a queue was created for (`cnd sqs cleanup` finds queues by it).
+pub const RUN_TAG: &str = "cnd.dev/run-id";
+
+/// The tag that says when a run's queue was created (RFC 3339, UTC, seconds).
+pub const CREATED_TAG: &str = "cnd.dev/created-at";
 
 /// The message attribute that names a report's run.
 pub const RUN_ID_ATTRIBUTE: &str = "run_id";
@@ -24,6 +33,21 @@ const PASSED_OVER_PAUSE: Duration = Duration::from_millis(250);
 /// nothing for long.
 const RECEIVE_VISIBILITY_SECS: i32 = 5;
 
+/// How long another run's message (or a message that is no report) is hidden the first time
+/// this channel passes over it; each later time it is hidden twice as long, up to
+/// [`PASSED_OVER_HIDE_MAX_SECS`]. Not 0: made visible at once, the same ten messages would
+/// come back on every poll and could starve this run's own reports behind them. Short the
+/// first time: the run that owns the message waits at most this much longer for it.
+const PASSED_OVER_HIDE_SECS: i32 = 4;
+
+/// The longest a passed-over message is hidden (a stale report of a run long gone).
+const PASSED_OVER_HIDE_MAX_SECS: i32 = 60;
+
+/// How long a passed-over message is hidden the `seen`-th time (1-based).
+fn passed_over_hide(seen: u32) -> i32 {
+    PASSED_OVER_HIDE_SECS.saturating_mul(1 << seen.saturating_sub(1).min(8)).min(PASSED_OVER_HIDE_MAX_SECS)
+}
+
 /// The per-run queue's name: `cnd-<run id>`.
 pub fn queue_name(run_id: &str) -> String {
     format!("cnd-{run_id}")
@@ -39,8 +63,15 @@ pub struct SqsResultChannel {
     owns_queue: bool,
     closed: bool,
     pending: VecDeque<WorkerReport>,
-    /// Messages already passed over (other runs', malformed), by message id.
-    passed_over: HashSet<String>,
+    /// Messages passed over (other runs', malformed), by message id: how often.
+    passed_over: HashMap<String, u32>,
+    health: ReceiveHealth,
+}
+
+/// A failed poll: worth retrying or not.
+enum PollError {
+    Transient(DispatchError),
+    Final(DispatchError),
 }
 
 enum Kind {
@@ -66,14 +97,30 @@ impl SqsResultChannel {
                 (url.clone(), false)
             }
             None => {
+                let created_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
                 let out = conn
                     .client
                     .create_queue()
                     .queue_name(queue_name(run_id))
                     .attributes(QueueAttributeName::MessageRetentionPeriod, RETENTION_SECS)
+                    .tags(RUN_TAG, run_id)
+                    .tags(CREATED_TAG, created_at)
+                    .customize()
+                    .config_override(conn.short_calls())
                     .send()
                     .await
-                    .map_err(|e| sdk_error("CreateQueue", &conn.endpoint, e))?;
+                    .map_err(|e| {
+                        // No answer: the queue may exist all the same. Its tags name the run.
+                        let hint = if is_transient(&e) {
+                            format!(" (if the queue was created anyway: cnd sqs cleanup --run {run_id})")
+                        } else {
+                            String::new()
+                        };
+                        DispatchError::backend(
+                            format!("SQS CreateQueue at {}", conn.endpoint),
+                            format!("{}{hint}", cause_chain(&e)),
+                        )
+                    })?;
                 let url = out.queue_url().ok_or_else(|| {
                     DispatchError::backend(
                         format!("SQS CreateQueue at {}", conn.endpoint),
@@ -115,8 +162,14 @@ impl SqsResultChannel {
             owns_queue,
             closed: false,
             pending: VecDeque::new(),
-            passed_over: HashSet::new(),
+            passed_over: HashMap::new(),
+            health: ReceiveHealth::default(),
         }
+    }
+
+    /// How receiving goes (failures in a row, the last error): for a progress display.
+    pub fn health(&self) -> ReceiveHealth {
+        self.health.clone()
     }
 
     /// The queue's URL (give it to the workers as `CND_SQS_QUEUE_URL`).
@@ -153,7 +206,7 @@ impl SqsResultChannel {
         }
     }
 
-    async fn poll(&mut self, wait: Duration) -> cnd_core::Result<()> {
+    async fn poll(&mut self, wait: Duration) -> Result<(), PollError> {
         let out = self
             .conn
             .client
@@ -165,63 +218,90 @@ impl SqsResultChannel {
             .message_attribute_names("All")
             .send()
             .await
-            .map_err(|e| sdk_error("ReceiveMessage", &self.conn.endpoint, e))?;
+            .map_err(|e| {
+                let transient = is_transient(&e);
+                let e = sdk_error("ReceiveMessage", &self.conn.endpoint, e);
+                if transient { PollError::Transient(e) } else { PollError::Final(e) }
+            })?;
         let messages = out.messages();
         let mut anything_new = false;
+        let mut hide = Vec::new();
         for m in messages {
             let id = m.message_id().unwrap_or_default().to_string();
-            match self.classify(m) {
-                Kind::Own(report) => {
-                    anything_new = true;
-                    if let Some(handle) = m.receipt_handle()
-                        && let Err(e) = self
-                            .conn
-                            .client
-                            .delete_message()
-                            .queue_url(&self.queue_url)
-                            .receipt_handle(handle)
-                            .send()
-                            .await
-                    {
-                        tracing::warn!("could not delete a read report: {}", cause_chain(&e));
-                    }
-                    self.pending.push_back(*report);
+            let kind = self.classify(m);
+            if let Kind::Own(report) = kind {
+                anything_new = true;
+                if let Some(handle) = m.receipt_handle()
+                    && let Err(e) =
+                        self.conn.client.delete_message().queue_url(&self.queue_url).receipt_handle(handle).send().await
+                {
+                    tracing::warn!("could not delete a read report: {}", cause_chain(&e));
                 }
-                Kind::OtherRun(run) => {
-                    // Never deleted: made visible again at once for its own run.
-                    if let Some(handle) = m.receipt_handle()
-                        && let Err(e) = self
-                            .conn
-                            .client
-                            .change_message_visibility()
-                            .queue_url(&self.queue_url)
-                            .receipt_handle(handle)
-                            .visibility_timeout(0)
-                            .send()
-                            .await
-                    {
-                        tracing::warn!("could not release a report of run {run}: {}", cause_chain(&e));
+                self.pending.push_back(*report);
+                continue;
+            }
+            // Another run's report, or no report: never deleted, hidden for a while so that
+            // the messages behind it come up (see PASSED_OVER_HIDE_SECS).
+            let seen = self.passed_over.entry(id.clone()).or_default();
+            *seen += 1;
+            if *seen == 1 {
+                anything_new = true;
+                match &kind {
+                    Kind::OtherRun(run) => {
+                        tracing::debug!(run_id = %run, "passed over a report of another run in the shared queue")
                     }
-                    if self.passed_over.insert(id) {
-                        anything_new = true;
-                        tracing::debug!(run_id = %run, "left a report of another run in the shared queue");
+                    Kind::Malformed(why) => {
+                        tracing::warn!(message_id = %id, "ignoring an SQS message that is not a CND report: {why}")
                     }
-                }
-                Kind::Malformed(why) => {
-                    // Left alone (it reappears after its visibility timeout); logged once.
-                    if self.passed_over.insert(id.clone()) {
-                        anything_new = true;
-                        tracing::warn!(message_id = %id, "ignoring an SQS message that is not a CND report: {why}");
-                    }
+                    Kind::Own(_) => {}
                 }
             }
+            if let Some(handle) = m.receipt_handle() {
+                hide.push((handle.to_string(), passed_over_hide(*seen)));
+            }
         }
+        self.hide(hide).await;
         if !messages.is_empty() && !anything_new {
-            // The queue holds only messages this channel has already passed over, made
-            // visible again for their own runs: do not spin on them.
+            // Only messages this channel has already passed over: do not spin on them.
             tokio::time::sleep(PASSED_OVER_PAUSE).await;
         }
         Ok(())
+    }
+
+    /// Hides passed-over messages (receipt handle, seconds) in one batch call; a failure is
+    /// a warning (they reappear after the receive's short visibility timeout).
+    async fn hide(&self, messages: Vec<(String, i32)>) {
+        if messages.is_empty() {
+            return;
+        }
+        let entries = messages
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, (handle, secs))| {
+                ChangeMessageVisibilityBatchRequestEntry::builder()
+                    .id(format!("m{i}"))
+                    .receipt_handle(handle)
+                    .visibility_timeout(secs)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        let sent = self
+            .conn
+            .client
+            .change_message_visibility_batch()
+            .queue_url(&self.queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await;
+        match sent {
+            Ok(out) if !out.failed().is_empty() => {
+                let why: Vec<String> = out.failed().iter().map(|f| f.code().to_string()).collect();
+                tracing::warn!("could not hide {} passed-over messages: {}", why.len(), why.join(", "));
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!("could not hide passed-over messages: {}", cause_chain(&e)),
+        }
     }
 }
 
@@ -265,7 +345,30 @@ impl ResultChannel for SqsResultChannel {
                     Duration::from_secs(left.as_secs() + u64::from(left.subsec_nanos() > 0)).min(MAX_WAIT)
                 }
             };
-            self.poll(wait).await?;
+            match self.poll(wait).await {
+                Ok(()) => {
+                    let failed = self.health.succeeded();
+                    if failed > 0 {
+                        tracing::warn!(
+                            "SQS ReceiveMessage at {} works again, after {failed} failed tries",
+                            self.endpoint()
+                        );
+                    }
+                }
+                Err(PollError::Final(e)) => return Err(e),
+                Err(PollError::Transient(e)) => {
+                    let error = cause_chain(&e);
+                    let failures = self.health.failed(error.clone());
+                    let pause = backoff(failures);
+                    tracing::warn!(
+                        "{error} (try {failures} failed; retrying in {}s, for as long as the run lasts)",
+                        pause.as_secs()
+                    );
+                    let until = Instant::now() + pause;
+                    let until = deadline.map_or(until, |d| d.min(until));
+                    tokio::time::sleep_until(until.into()).await;
+                }
+            }
         }
     }
 
@@ -275,13 +378,12 @@ impl ResultChannel for SqsResultChannel {
         }
         self.closed = true;
         if self.owns_queue {
-            self.conn
-                .client
-                .delete_queue()
-                .queue_url(&self.queue_url)
-                .send()
-                .await
-                .map_err(|e| sdk_error("DeleteQueue", &self.conn.endpoint, e))?;
+            match self.conn.client.delete_queue().queue_url(&self.queue_url).send().await {
+                Ok(_) => {}
+                // Already removed (e.g. by `cnd k8s cleanup` while the run was going).
+                Err(e) if crate::cleanup::is_missing_queue(&e) => {}
+                Err(e) => return Err(sdk_error("DeleteQueue", &self.conn.endpoint, e)),
+            }
             tracing::debug!(queue_url = %self.queue_url, "deleted the run's queue");
         }
         Ok(())
@@ -289,7 +391,7 @@ impl ResultChannel for SqsResultChannel {
 }
 
 /// An SDK error as a backend error: the operation and endpoint, then the whole cause chain.
-fn sdk_error<E, R>(operation: &str, endpoint: &str, e: aws_sdk_sqs::error::SdkError<E, R>) -> DispatchError
+pub(crate) fn sdk_error<E, R>(operation: &str, endpoint: &str, e: aws_sdk_sqs::error::SdkError<E, R>) -> DispatchError
 where
     E: std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
@@ -299,7 +401,7 @@ where
 
 /// An error and its sources on one line (`a: b: c`), skipping a source whose text the
 /// previous one already shows.
-fn cause_chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn cause_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
     let mut last = out.clone();
     let mut source = e.source();

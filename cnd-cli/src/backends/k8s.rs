@@ -82,6 +82,7 @@ mod enabled {
                 ttl_seconds_after_finished: ttl,
                 results: results.unwrap_or_else(Results::termination_log),
                 aws_secret: k8s.aws_secret.clone(),
+                ca_configmap: k8s.ca_configmap.clone(),
                 aws_region: std::env::var("AWS_REGION").or_else(|_| std::env::var("AWS_DEFAULT_REGION")).ok(),
                 kernel,
                 ..JobSettings::default()

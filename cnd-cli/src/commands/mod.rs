@@ -5,5 +5,6 @@ pub mod bench;
 pub mod k8s;
 pub mod plan;
 pub mod search;
+pub mod sqs;
 pub mod verify;
 pub mod worker;

@@ -1,4 +1,4 @@
-//! The flags of the subcommands: `verify`, `worker`, `plan`, `bench` and `k8s`.
+//! The flags of the subcommands: `verify`, `worker`, `plan`, `bench`, `k8s` and `sqs`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 
 use super::problem::ProblemArgs;
 use super::search::{AutoArgs, Backend, ClusterArgs, K8sRunArgs, KernelArgs, ResultsArgs, RunArgs};
-use super::values::{Workers, parse_cpus, parse_duration, parse_nonce, parse_workers};
+use super::values::{Workers, parse_cpus, parse_duration, parse_nonce, parse_startup, parse_workers};
 
 /// Check a claimed nonce: exit 0 if it is golden and in range, 1 if not.
 #[derive(Debug, Args)]
@@ -173,4 +173,44 @@ pub struct CleanupArgs {
 
     #[command(flatten)]
     pub cluster: ClusterArgs,
+}
+
+/// SQS commands.
+#[derive(Debug, Args)]
+pub struct SqsArgs {
+    #[command(subcommand)]
+    pub command: SqsCommand,
+}
+
+/// `cnd sqs ...`.
+#[derive(Debug, Subcommand)]
+pub enum SqsCommand {
+    /// Delete the queues that runs left behind (a coordinator killed with SIGKILL): queues
+    /// named cnd-* and tagged cnd.dev/run-id, never a shared queue.
+    Cleanup(SqsCleanupArgs),
+}
+
+/// `cnd sqs cleanup`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  cnd sqs cleanup --older-than 1d      queues of runs created over a day ago\n  cnd sqs \
+                        cleanup --run 3f2a9c1d0b   one run's queue\n  cnd sqs cleanup --older-than 0s      every run's \
+                        queue (also of runs still going)"
+)]
+pub struct SqsCleanupArgs {
+    /// Only queues created longer ago than this (tag cnd.dev/created-at), e.g. 1h, 1d.
+    #[arg(long, env = "CND_OLDER_THAN", value_name = "DURATION", value_parser = parse_startup)]
+    pub older_than: Option<Duration>,
+
+    /// Only this run's queue (tag cnd.dev/run-id).
+    #[arg(long, value_name = "ID")]
+    pub run: Option<String>,
+
+    /// SQS endpoint override (e.g. a local SQS-protocol server); also AWS_ENDPOINT_URL.
+    #[arg(long, env = "CND_SQS_ENDPOINT_URL", value_name = "URL")]
+    pub sqs_endpoint_url: Option<String>,
+
+    /// AWS region [default: AWS_REGION, the profile's].
+    #[arg(long, env = "CND_SQS_REGION", value_name = "REGION")]
+    pub region: Option<String>,
 }

@@ -10,7 +10,9 @@ mod values;
 
 use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 use cnd_core::Exit;
-pub use commands::{BenchArgs, K8sArgs, K8sCommand, ManifestArgs, PlanArgs, VerifyArgs, WorkerArgs};
+pub use commands::{
+    BenchArgs, K8sArgs, K8sCommand, ManifestArgs, PlanArgs, SqsArgs, SqsCommand, VerifyArgs, WorkerArgs,
+};
 pub use search::{AutoArgs, Backend, ClusterArgs, K8sRunArgs, KernelArgs, ModeArg, ResultsArgs, RunArgs, SearchArgs};
 pub use values::{Workers, check_workers};
 
@@ -46,6 +48,8 @@ pub enum Command {
     Bench(Box<BenchArgs>),
     /// Kubernetes: render the Job manifest, inspect or clean up runs.
     K8s(K8sArgs),
+    /// SQS: remove the queues that runs left behind.
+    Sqs(SqsArgs),
 }
 
 /// How every command prints (`--json`, `-q`, `-v`).

@@ -193,4 +193,10 @@ pub struct K8sRunArgs {
     /// (k8s backend).
     #[arg(long, env = "CND_AWS_SECRET", value_name = "SECRET")]
     pub aws_secret: Option<String>,
+
+    /// A ConfigMap whose key ca.crt holds the CA certificates (PEM) the pods trust for HTTPS,
+    /// e.g. a private CA in front of SQS; mounted read-only, named by SSL_CERT_FILE [default:
+    /// the image's CA bundle] (k8s backend).
+    #[arg(long, env = "CND_CA_CONFIGMAP", value_name = "CONFIGMAP")]
+    pub ca_configmap: Option<String>,
 }

@@ -53,7 +53,11 @@ pub struct Moto {
 impl Moto {
     /// Starts a server and waits (bounded) until it answers HTTP. Panics loudly if it cannot.
     pub fn start() -> Moto {
-        let port = free_port();
+        Moto::start_on(free_port())
+    }
+
+    /// Starts a server on this port (e.g. again, after stopping one, to restart it).
+    pub fn start_on(port: u16) -> Moto {
         let log = std::env::temp_dir().join(format!("cnd-moto-{}-{port}.log", std::process::id()));
         let log_file = std::fs::File::create(&log).expect("create the moto log file");
         let python = std::env::var("CND_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
@@ -93,6 +97,11 @@ impl Moto {
     pub fn shared() -> &'static Moto {
         static SHARED: OnceLock<Moto> = OnceLock::new();
         SHARED.get_or_init(Moto::start)
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.endpoint.rsplit(':').next().and_then(|p| p.parse().ok()).expect("a port in the endpoint")
     }
 
     /// The server's process id.
