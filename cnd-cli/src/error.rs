@@ -45,8 +45,10 @@ fn classify(err: &anyhow::Error) -> Exit {
         {
             return Exit::Usage;
         }
-        if let Some(DispatchError::Invalid(_)) = cause.downcast_ref::<DispatchError>() {
-            return Exit::Usage;
+        match cause.downcast_ref::<DispatchError>() {
+            Some(DispatchError::Invalid(_)) => return Exit::Usage,
+            Some(DispatchError::TimedOut(_)) => return Exit::Stopped,
+            _ => {}
         }
     }
     Exit::Error

@@ -245,3 +245,61 @@ fn status_of_an_unknown_run_is_exit_1_in_one_line() {
         .code(1)
         .stderr(predicate::str::starts_with("error: no run ffffffffff in namespace cnd-test"));
 }
+
+#[test]
+fn every_job_has_a_deadline_the_timeout_or_job_deadline() {
+    let deadline = |args: &[&str]| {
+        let out = cnd().args(["k8s", "manifest", "-d", "24"]).args(args).assert().success();
+        let yaml = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+        yaml.lines().find_map(|l| l.trim().strip_prefix("activeDeadlineSeconds: ").map(str::to_string))
+    };
+    assert_eq!(deadline(&[]).as_deref(), Some("86400"), "a day without --timeout");
+    assert_eq!(deadline(&["--job-deadline", "2h"]).as_deref(), Some("7200"));
+    assert_eq!(deadline(&["--timeout", "10m", "--job-deadline", "2h"]).as_deref(), Some("600"), "--timeout wins");
+    cnd()
+        .env("CND_JOB_DEADLINE", "90s")
+        .args(["k8s", "manifest", "-d", "24"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("activeDeadlineSeconds: 90\n"));
+}
+
+#[test]
+fn bad_deadlines_and_pending_timeouts_name_their_flag() {
+    for (flag, value) in
+        [("--job-deadline", "0"), ("--job-deadline", "400d"), ("--pending-timeout", "0"), ("--pending-timeout", "soon")]
+    {
+        cnd()
+            .args(["k8s", "manifest", "-d", "24", flag, value])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(flag).and(predicate::str::contains("allowed")));
+    }
+}
+
+#[test]
+fn a_missing_aws_secret_is_exit_1_naming_it_before_anything_is_created() {
+    let api = fake_api();
+    let dir = tempfile::tempdir().unwrap();
+    let out = cnd()
+        .env("KUBECONFIG", kubeconfig(dir.path(), api.port))
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .args(["--backend", "k8s", "-d", "20", "-q", "--results", "sqs", "--aws-secret", "cnd-nope"])
+        // A port nobody serves: nothing may reach SQS either.
+        .args(["--sqs-endpoint-url", "http://127.0.0.1:9"])
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8(out.get_output().stderr.clone()).unwrap();
+    assert!(
+        stderr.starts_with("error: --aws-secret: Secret cnd-nope in namespace cnd-test does not exist: the pods read "),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    let requests = api.requests.lock().unwrap().clone();
+    assert!(requests.iter().any(|r| r.starts_with("GET /api/v1/namespaces/cnd-test/secrets/cnd-nope")), "{requests:?}");
+    assert!(
+        !requests.iter().any(|r| r.starts_with("POST") || r.starts_with("DELETE")),
+        "nothing created: {requests:?}"
+    );
+}

@@ -113,6 +113,10 @@ pub enum DispatchError {
     /// The workers stopped reporting before the run was decided.
     #[error("the workers ended without deciding the run ({0})")]
     Incomplete(String),
+    /// The backend gave up waiting for its workers, e.g. pods that no node can take or a
+    /// Job past its deadline: the run timed out (exit code 4), for the reason given.
+    #[error("{0}")]
+    TimedOut(String),
 }
 
 impl DispatchError {

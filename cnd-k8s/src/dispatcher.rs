@@ -1,10 +1,13 @@
 //! `K8sDispatcher`: one Indexed Job per run, watched (not polled), read through its pods'
 //! termination messages (or a result channel), and deleted on every exit path.
 
+mod events;
+mod faults;
 mod pods;
+mod preflight;
 mod watch;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,22 +19,27 @@ use cnd_core::{
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Event as CoreEvent, Pod};
 use kube::api::PostParams;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
 use tokio::sync::{mpsc, oneshot};
 
+use self::faults::Faults;
+pub(crate) use self::faults::short;
 use self::pods::Live;
 pub(crate) use self::watch::list_pods;
 pub use self::watch::{delete_run, wait_pods_gone};
-use self::watch::{fatal_watch_error, tokio_stream_from, watcher};
+use self::watch::{fatal_watch_error, tokio_stream_from, until_refused, watcher};
 use crate::error::{Error, Result};
 use crate::job::{JobSettings, KubeVersion, job_name, render_job, run_selector};
 
 const JOBS: &str = "jobs.batch";
 const PODS: &str = "pods";
+const EVENTS: &str = "events";
+/// How often the clocks of a run (pending pods, failing pulls, draining) are looked at.
+const TICK: Duration = Duration::from_millis(500);
 /// How long a shutdown waits for a result channel whose opening the run's start left behind.
 const CHANNEL_GRACE: Duration = Duration::from_secs(30);
 
@@ -49,6 +57,15 @@ pub struct DispatcherSettings {
     pub deadline_grace: Duration,
     /// The planned hash rate of the whole run, for the progress line.
     pub planned_rate: Option<f64>,
+    /// How long pods may stay unschedulable, with none scheduled meanwhile, before the run
+    /// ends (timed out, exit 4): `--pending-timeout`.
+    pub pending_timeout: Duration,
+    /// How long a pod's image pulls may keep failing (for a reason other than a refusal,
+    /// which ends the run at once) before the run ends.
+    pub image_pull_grace: Duration,
+    /// With a result channel: how long, once the Job has ended, to wait for the reports of
+    /// the pods that ended with a verdict (found, exhausted) before deciding.
+    pub drain_timeout: Duration,
 }
 
 impl Default for DispatcherSettings {
@@ -59,6 +76,9 @@ impl Default for DispatcherSettings {
             cleanup_timeout: Duration::from_secs(60),
             deadline_grace: Duration::from_secs(10),
             planned_rate: None,
+            pending_timeout: Duration::from_secs(600),
+            image_pull_grace: Duration::from_secs(30),
+            drain_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -77,13 +97,18 @@ enum JobEnd {
 enum Ev {
     Pod(Result<Event<Pod>, watcher::Error>),
     Job(Result<Event<Job>, watcher::Error>),
+    /// An event (of the `Event` kind) about the run's Job.
+    JobEvent(Result<Event<CoreEvent>, watcher::Error>),
     Report(Result<Option<WorkerReport>, DispatchError>),
+    /// Time to look at the clocks.
+    Tick,
 }
 
 /// A run in progress.
 struct Run {
     run_id: String,
     job_name: String,
+    job_uid: Option<String>,
     partitions: Vec<NonceRange>,
     started: Instant,
     timeout: Option<Duration>,
@@ -95,6 +120,14 @@ struct Run {
     crashes: HashMap<u32, (i32, String)>,
     end: Option<JobEnd>,
     flushed: bool,
+    /// Pods that cannot start, and the clocks of those that may yet.
+    faults: Faults,
+    /// With a result channel: the indexes whose pods ended with a verdict (exit 0 or 3), whose
+    /// reports travel through the channel, and the indexes whose reports came.
+    awaited: BTreeSet<u32>,
+    received: BTreeSet<u32>,
+    /// With a result channel, once the Job ended: until when its reports are awaited.
+    drain_until: Option<Instant>,
 }
 
 /// Reports from a [`ResultChannel`] (e.g. SQS), received on a task of their own so that a
@@ -224,7 +257,24 @@ impl K8sDispatcher {
         let jobs = watcher(self.ctx.jobs(), watcher::Config::default().fields(&format!("metadata.name={name}")))
             .default_backoff()
             .map(Ev::Job);
-        let mut merged = futures::stream::select(pods, jobs).boxed();
+        // The Job controller's FailedCreate (a quota, an admission webhook) is an event on the
+        // Job, not a condition. Events only help: a Role without them, or a server that
+        // refuses the selector, ends this stream with a warning, not the run.
+        let events_api: Api<CoreEvent> = Api::namespaced(self.ctx.client.clone(), &self.ctx.namespace);
+        let selector = format!("involvedObject.kind=Job,involvedObject.name={name}");
+        let events = until_refused(
+            watcher(events_api, watcher::Config::default().fields(&selector)).default_backoff().boxed(),
+            EVENTS,
+            self.ctx.namespace.clone(),
+        )
+        .map(Ev::JobEvent);
+        let ticks = futures::stream::unfold(tokio::time::interval(TICK), |mut every| async move {
+            every.tick().await;
+            Some((Ev::Tick, every))
+        });
+        let mut merged =
+            futures::stream::select(futures::stream::select(pods, jobs), futures::stream::select(events, ticks))
+                .boxed();
         if let Some(mut channel) = self.channel.take() {
             let (tx, rx) = mpsc::channel(64);
             let (stop, mut stopped) = oneshot::channel();
@@ -261,8 +311,10 @@ impl Dispatcher for K8sDispatcher {
             return Err(DispatchError::Invalid("a K8sDispatcher runs one search at a time".into()));
         }
         let version = self.read_version().await?;
-        // Bad settings must not leave a queue behind: checked before the channel opens.
+        // Bad settings must not leave a queue behind: checked before the channel opens, as is
+        // the Secret the pods would read their AWS settings from.
         self.ctx.settings.job.validate()?;
+        self.ctx.check_aws_secret().await?;
         if let Some(open) = self.open_channel.take() {
             // Opened on a task of its own, kept in `self`: if this start is cancelled, shutdown
             // still gets the channel (and removes its queue).
@@ -277,12 +329,15 @@ impl Dispatcher for K8sDispatcher {
         let name = job_name(&spec.run_id);
         // From here on the Job may exist, even if this future is dropped mid-request.
         self.maybe_created = Some(name.clone());
-        if let Err(e) = self.ctx.jobs().create(&PostParams::default(), &job).await {
-            if matches!(&e, kube::Error::Api(s) if (400..500).contains(&s.code)) {
-                self.maybe_created = None; // refused: nothing was created
+        let created = match self.ctx.jobs().create(&PostParams::default(), &job).await {
+            Ok(created) => created,
+            Err(e) => {
+                if matches!(&e, kube::Error::Api(s) if (400..500).contains(&s.code)) {
+                    self.maybe_created = None; // refused: nothing was created
+                }
+                return Err(Error::api("create", JOBS, &self.ctx.namespace, e).into());
             }
-            return Err(Error::api("create", JOBS, &self.ctx.namespace, e).into());
-        }
+        };
         tracing::info!(job = %name, namespace = %self.ctx.namespace, %version, "created the Job");
         self.ctx.set_job_state("created");
         let events = self.stream_for(&spec.run_id, &name);
@@ -290,6 +345,7 @@ impl Dispatcher for K8sDispatcher {
         self.run = Some(Run {
             run_id: spec.run_id.clone(),
             job_name: name,
+            job_uid: created.metadata.uid,
             partitions: partitions.clone(),
             started: Instant::now(),
             timeout: spec.timeout,
@@ -299,6 +355,10 @@ impl Dispatcher for K8sDispatcher {
             crashes: HashMap::new(),
             end: None,
             flushed: false,
+            faults: Faults::default(),
+            awaited: BTreeSet::new(),
+            received: BTreeSet::new(),
+            drain_until: None,
         });
         Ok(partitions)
     }
@@ -359,86 +419,5 @@ impl Dispatcher for K8sDispatcher {
             Some(e) => Err(e),
             None => Ok(()),
         }
-    }
-}
-
-impl Ctx {
-    async fn next_report_of(&self, run: &mut Run) -> Result<Option<WorkerReport>, DispatchError> {
-        loop {
-            if let Some(r) = run.queue.pop_front() {
-                return Ok(Some(r));
-            }
-            if let Some(end) = run.end.clone() {
-                if !run.flushed {
-                    run.flushed = true;
-                    self.flush(run).await?;
-                    continue;
-                }
-                let (wait_until, error) = self.ended(run, end);
-                if let Some(t) = wait_until {
-                    tokio::time::sleep_until(t.into()).await;
-                }
-                return Err(error);
-            }
-            let Some(ev) = run.events.next().await else {
-                return Ok(None);
-            };
-            match ev {
-                Ev::Pod(Ok(Event::Apply(pod) | Event::InitApply(pod))) => self.on_pod(run, &pod)?,
-                Ev::Pod(Ok(Event::Delete(pod))) => {
-                    self.on_pod(run, &pod)?;
-                    if let Some(n) = &pod.metadata.name {
-                        self.live.lock().expect("progress lock").pods.remove(n);
-                    }
-                }
-                Ev::Pod(Ok(Event::Init)) => self.live.lock().expect("progress lock").pods.clear(),
-                Ev::Pod(Ok(Event::InitDone)) | Ev::Job(Ok(Event::Init | Event::InitDone)) => {}
-                Ev::Job(Ok(Event::Apply(job) | Event::InitApply(job))) => self.on_job(run, &job),
-                Ev::Job(Ok(Event::Delete(_))) => {
-                    self.set_job_state("deleted");
-                    run.end = Some(JobEnd::Deleted);
-                }
-                Ev::Pod(Err(e)) => match fatal_watch_error(&e, PODS, &self.namespace) {
-                    Some(f) => return Err(f.into()),
-                    None => tracing::warn!("watching pods: {e} (retrying)"),
-                },
-                Ev::Job(Err(e)) => match fatal_watch_error(&e, JOBS, &self.namespace) {
-                    Some(f) => return Err(f.into()),
-                    None => tracing::warn!("watching the Job: {e} (retrying)"),
-                },
-                Ev::Report(Ok(Some(r))) => {
-                    self.live.lock().expect("progress lock").hashes += r.hashes;
-                    run.queue.push_back(r);
-                }
-                Ev::Report(Ok(None)) => return Ok(None),
-                Ev::Report(Err(e)) => return Err(e),
-            }
-        }
-    }
-
-    /// The error for a Job that ended without deciding the run, and until when to hold it
-    /// back.
-    fn ended(&self, run: &Run, end: JobEnd) -> (Option<Instant>, DispatchError) {
-        let job = &run.job_name;
-        let error = match end {
-            JobEnd::Deadline => {
-                // activeDeadlineSeconds is the run's timeout, and the coordinator's timer
-                // started before the Job: it reports the time-out (exit 4) in a moment.
-                let timeout = run.timeout.unwrap_or_default();
-                let until = run.started + timeout + self.settings.deadline_grace;
-                let e =
-                    DispatchError::Incomplete(format!("the Job {job} reached its deadline (activeDeadlineSeconds)"));
-                return (Some(until), e);
-            }
-            JobEnd::Complete => DispatchError::Incomplete(format!(
-                "the Job {job} completed but no pod reported a verified golden nonce"
-            )),
-            JobEnd::Deleted => DispatchError::Incomplete(format!("the Job {job} was deleted by someone else")),
-            JobEnd::Failed { reason, message } => match run.crashes.iter().min_by_key(|(i, _)| **i) {
-                Some((worker, (_, why))) => DispatchError::WorkerFailed { worker: *worker, reason: why.clone() },
-                None => DispatchError::Incomplete(format!("the Job {job} failed: {reason}: {message}")),
-            },
-        };
-        (None, error)
     }
 }

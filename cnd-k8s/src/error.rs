@@ -29,6 +29,36 @@ pub enum Error {
         #[source]
         source: ServerMessage,
     },
+    /// The API server refused the credentials (401): an expired token, a revoked account.
+    #[error(
+        "unauthorized: cannot {verb} {resource} in namespace {namespace} — the API server refused the credentials \
+             of the kubeconfig (expired?)"
+    )]
+    Unauthorized {
+        /// The API verb.
+        verb: &'static str,
+        /// The resource.
+        resource: &'static str,
+        /// The namespace.
+        namespace: String,
+        /// The server's message.
+        #[source]
+        source: ServerMessage,
+    },
+    /// The Secret the pods read their AWS settings from (`--aws-secret`) is missing, or
+    /// lacks a key they need: checked before anything is created.
+    #[error("--aws-secret: Secret {name} in namespace {namespace} {problem}")]
+    AwsSecret {
+        /// The Secret.
+        name: String,
+        /// The namespace.
+        namespace: String,
+        /// What is wrong: "does not exist", "has no key AWS_REGION".
+        problem: String,
+        /// What the pods need of it.
+        #[source]
+        needs: ServerMessage,
+    },
     /// Any other failed API request.
     #[error("cannot {verb} {resource} in namespace {namespace}")]
     Api {
@@ -74,6 +104,12 @@ impl Error {
                 namespace: namespace.to_string(),
                 source: ServerMessage(status.message.clone()),
             },
+            kube::Error::Api(status) if status.code == 401 => Error::Unauthorized {
+                verb,
+                resource,
+                namespace: namespace.to_string(),
+                source: ServerMessage(describe(&kube::Error::Api(status))),
+            },
             source => Error::Api {
                 verb,
                 resource,
@@ -99,7 +135,10 @@ impl From<Error> for DispatchError {
         let context = e.to_string();
         match e {
             Error::Invalid { .. } => DispatchError::Invalid(context),
-            Error::Forbidden { source, .. } | Error::Api { source, .. } => DispatchError::backend(context, source),
+            Error::Forbidden { source, .. }
+            | Error::Unauthorized { source, .. }
+            | Error::Api { source, .. }
+            | Error::AwsSecret { needs: source, .. } => DispatchError::backend(context, source),
             Error::Config(source) => DispatchError::backend(context, source),
             e @ Error::TooOld { .. } => DispatchError::backend("the Kubernetes API server", e),
         }

@@ -8,6 +8,7 @@ mod rbac;
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Duration;
 
 use cnd_core::{DEFAULT_TERMINATION_LOG, Exit, Goal, Kernel, Mode, Results, RunSpec, WorkerSpec};
 use k8s_openapi::api::batch::v1::{
@@ -36,6 +37,10 @@ pub const CONTAINER: &str = "worker";
 pub const WORKER_UID: i64 = 65532;
 /// The image `deploy/build-image.sh` builds by default.
 pub const DEFAULT_IMAGE: &str = "localhost/cnd:dev";
+/// The deadline of a Job whose run has no timeout: a day.
+pub const DEFAULT_JOB_DEADLINE: Duration = Duration::from_secs(24 * 3600);
+/// The longest Job deadline accepted: a year (longer is surely a mistake).
+pub const MAX_JOB_DEADLINE: Duration = Duration::from_secs(366 * 24 * 3600);
 
 /// The label selector of every cnd object.
 pub fn all_runs_selector() -> String {
@@ -65,6 +70,9 @@ pub struct JobSettings {
     pub memory: Memory,
     /// Seconds a finished Job is kept before the cluster deletes it.
     pub ttl_seconds_after_finished: i32,
+    /// The Job's `activeDeadlineSeconds` when the run has no timeout: every Job gets a
+    /// deadline, so that the pods of a coordinator killed mid-run never search forever.
+    pub job_deadline: Duration,
     /// How pods report: [`Results::TerminationLog`] (the default, at
     /// [`DEFAULT_TERMINATION_LOG`]; the container's `terminationMessagePath` follows it) or
     /// [`Results::Sqs`], whose queue URL must be set by the time the Job is rendered (a
@@ -100,6 +108,7 @@ impl Default for JobSettings {
             cpu: Cpu::default(),
             memory: Memory::default(),
             ttl_seconds_after_finished: 300,
+            job_deadline: DEFAULT_JOB_DEADLINE,
             results: Results::termination_log(),
             aws_secret: None,
             aws_region: None,
@@ -127,8 +136,25 @@ impl JobSettings {
                 flag: "--aws-secret",
                 message: "only used with --results sqs (allowed: omit it)".into(),
             }),
+            _ if self.job_deadline < Duration::from_secs(1) || self.job_deadline > MAX_JOB_DEADLINE => {
+                Err(Error::Invalid {
+                    flag: "--job-deadline",
+                    message: format!(
+                        "{}s is out of range (allowed: 1s to {} days)",
+                        self.job_deadline.as_secs_f64(),
+                        MAX_JOB_DEADLINE.as_secs() / 86400
+                    ),
+                })
+            }
             _ => Ok(()),
         }
+    }
+
+    /// The Job's `activeDeadlineSeconds` for a run with this timeout: the timeout (rounded up
+    /// to whole seconds), else [`JobSettings::job_deadline`].
+    pub fn active_deadline_seconds(&self, timeout: Option<Duration>) -> i64 {
+        let deadline = timeout.unwrap_or(self.job_deadline).min(MAX_JOB_DEADLINE);
+        deadline.as_secs_f64().ceil().max(1.0) as i64
     }
 
     /// The file the kubelet reads a pod's termination message from.
@@ -185,7 +211,8 @@ fn worker_env(spec: &RunSpec, settings: &JobSettings) -> Vec<EnvVar> {
 /// The run's Job, for an API server of `version`: an Indexed Job of `spec.workers` pods that
 /// the cluster itself stops on the first success (`successPolicy`, servers ≥ 1.31, `first`
 /// mode only), on bad input (`podFailurePolicy`: exit 2 fails the Job), on the deadline
-/// (`activeDeadlineSeconds` = the run's timeout, rounded up), and whose exhausted indexes
+/// (`activeDeadlineSeconds` = the run's timeout, rounded up, else the settings'
+/// `job_deadline`: every Job has one), and whose exhausted indexes
 /// (exit 3) are final while a crashed one is retried once.
 ///
 /// Invalid settings ([`JobSettings::validate`], and [`Results::Sqs`] without a queue URL)
@@ -329,7 +356,7 @@ pub fn render_job(spec: &RunSpec, settings: &JobSettings, version: KubeVersion) 
             backoff_limit_per_index: Some(settings.backoff_limit_per_index),
             pod_failure_policy: Some(pod_failure_policy),
             success_policy,
-            active_deadline_seconds: spec.timeout.map(|t| t.as_secs_f64().ceil().max(1.0) as i64),
+            active_deadline_seconds: Some(settings.active_deadline_seconds(spec.timeout)),
             ttl_seconds_after_finished: Some(settings.ttl_seconds_after_finished),
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta { labels: Some(labels(&spec.run_id)), ..Default::default() }),
@@ -428,6 +455,24 @@ mod tests {
         assert_eq!(sc.capabilities.as_ref().unwrap().drop.as_deref(), Some(&["ALL".to_string()][..]));
         let pod_name = c.env.as_ref().unwrap().iter().find(|e| e.name == "POD_NAME").unwrap();
         assert_eq!(pod_name.value_from.as_ref().unwrap().field_ref.as_ref().unwrap().field_path, "metadata.name");
+    }
+
+    #[test]
+    fn every_job_has_a_deadline_the_timeout_or_the_job_deadline() {
+        let deadline = |timeout: Option<Duration>, settings: &JobSettings| {
+            let mut s = spec(1, Mode::First);
+            s.timeout = timeout;
+            render_job(&s, settings, KubeVersion::LATEST).unwrap().spec.unwrap().active_deadline_seconds
+        };
+        let default = JobSettings::default();
+        assert_eq!(deadline(None, &default), Some(86_400), "a day without a timeout");
+        let hour = JobSettings { job_deadline: Duration::from_secs(3600), ..Default::default() };
+        assert_eq!(deadline(None, &hour), Some(3600));
+        assert_eq!(deadline(Some(Duration::from_millis(1500)), &hour), Some(2), "the timeout, rounded up");
+        for bad in [Duration::ZERO, MAX_JOB_DEADLINE + Duration::from_secs(1)] {
+            let e = JobSettings { job_deadline: bad, ..Default::default() }.validate().unwrap_err().to_string();
+            assert!(e.starts_with("--job-deadline: ") && e.ends_with("(allowed: 1s to 366 days)"), "{e}");
+        }
     }
 
     #[test]

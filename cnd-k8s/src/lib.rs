@@ -11,7 +11,7 @@
 //!   gives each pod its partition (`JOB_COMPLETION_INDEX`), `podFailurePolicy` makes exit 3
 //!   ("exhausted") final for its index and exit 2 ("bad input") final for the Job,
 //!   `backoffLimitPerIndex` retries a crashed pod once, `activeDeadlineSeconds` is the run's
-//!   timeout, and on servers ≥ 1.31 (read from `/version`) `successPolicy` ends the Job on
+//!   timeout (else a day: every Job has a deadline), and on servers ≥ 1.31 (read from `/version`) `successPolicy` ends the Job on
 //!   the first success, so the cluster stops the run even if the coordinator is gone (not in
 //!   `lowest` mode, which needs every index below the best one).
 //! - **Watch, don't poll.** The dispatcher watches the run's pods and its Job with
@@ -19,6 +19,12 @@
 //!   JSON [`cnd_core::WorkerReport`], which the worker wrote with [`TerminationLog`];
 //!   with SQS the reports come through a result channel instead. The coordinator
 //!   (`cnd_core::coordinate`) verifies every nonce.
+//! - **Never wait for what cannot come.** Pods that can never start (an image the registry
+//!   refuses, a missing Secret, pods the Job controller may not create, read from the Job's
+//!   events) end the run at once, naming the cause; image pulls that keep failing end it after
+//!   a grace, unschedulable pods after `pending_timeout` without progress (timed out). The
+//!   `--aws-secret` Secret is checked before anything is created, and a result channel is
+//!   drained (bounded) after the Job ended, so that its reports decide the run.
 //! - **Leave nothing behind.** `shutdown` deletes the Job with background propagation and
 //!   waits, watching, until its pods are gone, on every exit path. A refused create leaves
 //!   nothing to delete.
@@ -37,8 +43,9 @@ pub use client::{ClientOptions, connect};
 pub use dispatcher::{DispatcherSettings, K8sDispatcher, delete_run, wait_pods_gone};
 pub use error::{Error, RBAC_HINT, Result, ServerMessage};
 pub use job::{
-    CA_DIR, CONTAINER, Cpu, DEFAULT_IMAGE, JobSettings, KubeVersion, Memory, NAME_LABEL, PullPolicy, RUN_LABEL,
-    WORKER_UID, all_runs_selector, job_name, render_job, render_rbac, run_selector, to_yaml,
+    CA_DIR, CONTAINER, Cpu, DEFAULT_IMAGE, DEFAULT_JOB_DEADLINE, JobSettings, KubeVersion, MAX_JOB_DEADLINE, Memory,
+    NAME_LABEL, PullPolicy, RUN_LABEL, WORKER_UID, all_runs_selector, job_name, render_job, render_rbac, run_selector,
+    to_yaml,
 };
 pub use runs::{RunStatus, cleanup, status};
 pub use termination_log::TerminationLog;

@@ -65,6 +65,8 @@ mod enabled {
     pub struct K8sConfig {
         /// The pods.
         pub job: JobSettings,
+        /// `--pending-timeout`.
+        pub pending_timeout: Duration,
         /// `--namespace`, `--context`.
         pub cluster: ClusterArgs,
     }
@@ -85,10 +87,11 @@ mod enabled {
                 ca_configmap: k8s.ca_configmap.clone(),
                 aws_region: std::env::var("AWS_REGION").or_else(|_| std::env::var("AWS_DEFAULT_REGION")).ok(),
                 kernel,
+                job_deadline: k8s.job_deadline,
                 ..JobSettings::default()
             };
             job.validate().map_err(cli_error)?;
-            Ok(Self { job, cluster: k8s.cluster.clone() })
+            Ok(Self { job, pending_timeout: k8s.pending_timeout, cluster: k8s.cluster.clone() })
         }
 
         /// CPUs that hash in one pod (one thread on a fraction of a CPU), for the planner.
@@ -137,6 +140,7 @@ mod enabled {
             job: config.job.clone(),
             namespace: config.cluster.namespace.clone(),
             planned_rate: Some(planned_rate(&spec.problem, config.job.cpu.threads(), spec.workers)),
+            pending_timeout: config.pending_timeout,
             ..Default::default()
         };
         let dispatcher = K8sDispatcher::new(client, settings);

@@ -189,8 +189,8 @@ pub struct K8sRunArgs {
     pub ttl: Duration,
 
     /// With --results sqs: a Secret whose keys (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
-    /// AWS_REGION, ...) become the workers' environment; credentials never go inline
-    /// (k8s backend).
+    /// AWS_REGION, ...) become the workers' environment; credentials never go inline;
+    /// checked before anything is created (k8s backend).
     #[arg(long, env = "CND_AWS_SECRET", value_name = "SECRET")]
     pub aws_secret: Option<String>,
 
@@ -199,4 +199,14 @@ pub struct K8sRunArgs {
     /// the image's CA bundle] (k8s backend).
     #[arg(long, env = "CND_CA_CONFIGMAP", value_name = "CONFIGMAP")]
     pub ca_configmap: Option<String>,
+
+    /// End the run (exit 4) when pods stay unschedulable this long with none scheduled
+    /// meanwhile (an autoscaler that adds no node); shown in the progress line (k8s backend).
+    #[arg(long, env = "CND_PENDING_TIMEOUT", value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    pub pending_timeout: Duration,
+
+    /// The Job's activeDeadlineSeconds when there is no --timeout: the cluster stops the pods
+    /// of a run whose coordinator was killed after this long (k8s backend).
+    #[arg(long, env = "CND_JOB_DEADLINE", value_name = "DURATION", default_value = "24h", value_parser = parse_duration)]
+    pub job_deadline: Duration,
 }

@@ -3,14 +3,16 @@
 //! the Job's end.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use cnd_core::{DispatchError, Exit, HashRate, ReportOutcome, WorkerReport};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::ListParams;
 
-use super::{Ctx, JobEnd, PODS, Run};
-use crate::error::{Error, ServerMessage};
+use super::faults::PodStart;
+use super::{Ctx, JobEnd, PODS, Run, short};
+use crate::error::Error;
 use crate::job::{CONTAINER, run_selector};
 
 /// The annotation (and, from 1.28, label) that carries a pod's completion index.
@@ -25,6 +27,8 @@ pub(super) struct Live {
     pub(super) planned_rate: Option<f64>,
     /// The Job's state: `created`, `complete`, `failed (Reason)`, ...
     pub(super) job: Option<String>,
+    /// Since when pods wait for a node with none scheduled, and `--pending-timeout`.
+    pub(super) pending: Option<(Instant, Duration)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -52,7 +56,10 @@ impl Live {
                 .iter()
                 .map(|(r, c)| {
                     if *r == "Unschedulable" {
-                        format!("{c} Unschedulable: waiting for the autoscaler")
+                        let clock = self.pending.map(|(since, limit)| {
+                            format!(" {} of --pending-timeout {}", short(since.elapsed()), short(limit))
+                        });
+                        format!("{c} Unschedulable: waiting for the autoscaler{}", clock.unwrap_or_default())
                     } else {
                         format!("{c} {r}")
                     }
@@ -78,32 +85,35 @@ impl Ctx {
         let status = pod.status.as_ref();
         let phase = status.and_then(|s| s.phase.clone()).unwrap_or_else(|| "Pending".into());
         let unschedulable =
-            status.and_then(|s| s.conditions.as_ref()).into_iter().flatten().any(|c| {
+            status.and_then(|s| s.conditions.as_ref()).into_iter().flatten().find(|c| {
                 c.type_ == "PodScheduled" && c.status == "False" && c.reason.as_deref() == Some("Unschedulable")
             });
         let container = status
             .and_then(|s| s.container_statuses.as_ref())
             .and_then(|cs| cs.iter().find(|c| c.name == CONTAINER).or(cs.first()));
-        let waiting = container.and_then(|c| c.state.as_ref()?.waiting.as_ref()?.reason.clone());
+        let waiting = container.and_then(|c| c.state.as_ref()?.waiting.as_ref());
+        let reason = waiting.and_then(|w| w.reason.clone());
         let view = PodView {
             phase: phase.clone(),
-            waiting: if unschedulable {
+            waiting: if unschedulable.is_some() {
                 Some("Unschedulable".into())
             } else {
-                waiting.clone().filter(|_| phase == "Pending")
+                reason.clone().filter(|_| phase == "Pending")
             },
         };
-        self.live.lock().expect("progress lock").pods.insert(name.clone(), view);
-
-        // Images that can never start: say so now rather than wait for the deadline.
-        if let Some(w) = waiting.as_deref().filter(|w| ["ErrImageNeverPull", "InvalidImageName"].contains(w)) {
-            let message =
-                container.and_then(|c| c.state.as_ref()?.waiting.as_ref()?.message.clone()).unwrap_or_default();
-            return Err(DispatchError::backend(
-                format!("pod {name} cannot start its worker image ({w})"),
-                ServerMessage(message),
-            ));
+        // Pods that cannot start: at once for what no retry fixes, else on the clock.
+        let start = PodStart {
+            unschedulable: unschedulable.map(|c| c.message.clone().unwrap_or_default()),
+            waiting: reason.map(|r| (r, waiting.and_then(|w| w.message.clone()).unwrap_or_default())),
+            image: container.map(|c| c.image.clone()).unwrap_or_else(|| self.settings.job.image.clone()),
+        };
+        let fault = run.faults.pod(&name, start, Instant::now());
+        {
+            let mut live = self.live.lock().expect("progress lock");
+            live.pods.insert(name.clone(), view);
+            live.pending = run.faults.pending_since().map(|since| (since, self.settings.pending_timeout));
         }
+        fault?;
 
         let Some(terminated) = container.and_then(|c| c.state.as_ref()?.terminated.as_ref()) else {
             return Ok(());
@@ -129,7 +139,10 @@ impl Ctx {
         let exit = Exit::from_code(code);
         tracing::debug!(pod = %name, ?index, code, "worker terminated");
         if !self.reports_from_pods && matches!(exit, Some(Exit::Found | Exit::Exhausted)) {
-            // Its report travels through the result channel.
+            // Its report travels through the result channel: awaited there.
+            if let Some(i) = index {
+                run.awaited.insert(i);
+            }
             return Ok(());
         }
         match (exit, parsed) {

@@ -34,21 +34,63 @@ pub(super) fn tokio_stream_from<T: Send + 'static>(mut rx: mpsc::Receiver<T>) ->
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed()
 }
 
-/// A watcher error that retrying cannot fix (permissions), as an error of the run.
-pub(super) fn fatal_watch_error(e: &watcher::Error, resource: &'static str, namespace: &str) -> Option<Error> {
-    let source = match e {
-        watcher::Error::InitialListFailed(k) | watcher::Error::WatchStartFailed(k) => k,
-        _ => return None,
-    };
-    match source {
-        kube::Error::Api(s) if s.code == 403 => Some(Error::api(
-            if matches!(e, watcher::Error::InitialListFailed(_)) { "list" } else { "watch" },
-            resource,
-            namespace,
-            kube::Error::Api(s.clone()),
-        )),
+/// The HTTP status of a watcher error, and the verb that failed.
+fn status_of(e: &watcher::Error) -> Option<(&'static str, u16)> {
+    match e {
+        watcher::Error::InitialListFailed(kube::Error::Api(s)) => Some(("list", s.code)),
+        watcher::Error::WatchStartFailed(kube::Error::Api(s)) | watcher::Error::WatchFailed(kube::Error::Api(s)) => {
+            Some(("watch", s.code))
+        }
+        watcher::Error::WatchError(s) => Some(("watch", s.code)),
         _ => None,
     }
+}
+
+/// A status that retrying cannot fix: a client error (400 bad request, 401 credentials
+/// refused, 403 forbidden, 404 not found, 422, ...), except those that say "later"
+/// (408 timeout, 409 conflict, 410 gone: the watcher lists again, 429 too many requests).
+fn unfixable(code: u16) -> bool {
+    (400..500).contains(&code) && ![408, 409, 410, 429].contains(&code)
+}
+
+/// A watcher error that retrying cannot fix (credentials, permissions, a resource the server
+/// does not have), as an error of the run that names the verb, the resource and the namespace.
+pub(super) fn fatal_watch_error(e: &watcher::Error, resource: &'static str, namespace: &str) -> Option<Error> {
+    let (verb, code) = status_of(e).filter(|(_, code)| unfixable(*code))?;
+    let status = match e {
+        watcher::Error::InitialListFailed(kube::Error::Api(s))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(s))
+        | watcher::Error::WatchFailed(kube::Error::Api(s))
+        | watcher::Error::WatchError(s) => s.clone(),
+        _ => return None,
+    };
+    tracing::debug!(verb, resource, code, "a watch error retrying cannot fix");
+    Some(Error::api(verb, resource, namespace, kube::Error::Api(status)))
+}
+
+/// A watch that helps but is not needed (the Job's events): it ends, with a warning, at the
+/// first error retrying cannot fix (e.g. a Role without `events`), instead of retrying it
+/// for the whole run.
+pub(super) fn until_refused<K: Send + 'static>(
+    stream: BoxStream<'static, Result<Event<K>, watcher::Error>>,
+    resource: &'static str,
+    namespace: String,
+) -> BoxStream<'static, Result<Event<K>, watcher::Error>> {
+    futures::stream::unfold((stream, false), move |(mut stream, refused)| {
+        let namespace = namespace.clone();
+        async move {
+            if refused {
+                return None;
+            }
+            let item = stream.next().await?;
+            let fatal = item.as_ref().err().and_then(|e| fatal_watch_error(e, resource, &namespace));
+            if let Some(f) = &fatal {
+                tracing::warn!("{f}: going on without them (a pod the Job controller may not create then shows only as a missing one)");
+            }
+            Some((item, (stream, fatal.is_some())))
+        }
+    })
+    .boxed()
 }
 
 /// Deletes a run's Job with background propagation, then waits (at most `timeout`) until

@@ -9,7 +9,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use super::NAME_LABEL;
 
 /// The least-privilege objects a coordinator needs in `namespace`: a ServiceAccount, a
-/// Role (jobs: create, get, list, watch, delete; pods: get, list, watch) and its RoleBinding.
+/// Role (jobs: create, get, list, watch, delete; pods: get, list, watch; events: list, watch,
+/// for the Job controller's `FailedCreate`) and its RoleBinding. No Secrets: reading one
+/// reads the credentials in it, so the check of `--aws-secret` is skipped without them.
 pub fn render_rbac(namespace: &str, name: &str) -> (ServiceAccount, Role, RoleBinding) {
     let meta = || ObjectMeta {
         name: Some(name.into()),
@@ -32,6 +34,7 @@ pub fn render_rbac(namespace: &str, name: &str) -> (ServiceAccount, Role, RoleBi
         rules: Some(vec![
             rule("batch", "jobs", &["create", "get", "list", "watch", "delete"]),
             rule("", "pods", &["get", "list", "watch"]),
+            rule("", "events", &["list", "watch"]),
         ]),
     };
     let binding = RoleBinding {

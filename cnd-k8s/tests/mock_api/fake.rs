@@ -10,7 +10,7 @@ use cnd_core::{DispatchError, Outcome, RunResult, RunSpec, StopReason, coordinat
 use cnd_k8s::{DispatcherSettings, K8sDispatcher};
 use http::{Request, Response, StatusCode};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::client::Body;
 use serde_json::{Value, json};
 
@@ -42,10 +42,19 @@ pub(crate) enum CreateAnswer {
 pub(crate) struct Script {
     pub(crate) minor: &'static str,
     pub(crate) create: CreateAnswer,
-    /// Listing pods is forbidden (a Role without pods).
-    pub(crate) pods_forbidden: bool,
+    /// Listing pods is refused with this HTTP status (403: a Role without pods; 401: expired
+    /// credentials; 404).
+    pub(crate) pods_refused: Option<u16>,
     pub(crate) pod_batches: VecDeque<Vec<(&'static str, Pod)>>,
     pub(crate) job_batches: VecDeque<Vec<(&'static str, Job)>>,
+    /// Events of the Job, one watch answer per batch.
+    pub(crate) event_batches: VecDeque<Vec<(&'static str, Event)>>,
+    /// Listing events is refused with this HTTP status (403: a Role without events).
+    pub(crate) events_refused: Option<u16>,
+    /// The Secrets of the namespace, by name (as the API server returns them).
+    pub(crate) secrets: BTreeMap<String, Value>,
+    /// Reading Secrets is forbidden.
+    pub(crate) secrets_forbidden: bool,
 }
 
 #[derive(Default)]
@@ -95,6 +104,8 @@ pub(crate) async fn serve(mut handle: Handle, mut script: Script, record: Arc<Mu
     let mut st = State::default();
     let jobs_path = format!("/apis/batch/v1/namespaces/{NS}/jobs");
     let pods_path = format!("/api/v1/namespaces/{NS}/pods");
+    let events_path = format!("/api/v1/namespaces/{NS}/events");
+    let secrets_path = format!("/api/v1/namespaces/{NS}/secrets/");
     while let Some((request, send)) = handle.next_request().await {
         let (parts, body) = request.into_parts();
         let bytes = body.collect_bytes().await.unwrap();
@@ -144,11 +155,55 @@ pub(crate) async fn serve(mut handle: Handle, mut script: Script, record: Arc<Mu
                     &json!({"apiVersion": "batch/v1", "kind": "JobList", "metadata": {"resourceVersion": rv}, "items": items}),
                 ));
             }
-        } else if rec.method == "GET" && rec.path == pods_path && script.pods_forbidden {
-            send.send_response(json_response(
-                403,
-                &status(403, "Forbidden", &format!("pods is forbidden: User \"x\" cannot list resource \"pods\" in API group \"\" in the namespace \"{NS}\"")),
-            ));
+        } else if rec.method == "GET"
+            && rec.path == pods_path
+            && let Some(code) = script.pods_refused
+        {
+            let (reason, message) = match code {
+                401 => ("Unauthorized", "Unauthorized".to_string()),
+                403 => (
+                    "Forbidden",
+                    format!(
+                        "pods is forbidden: User \"x\" cannot list resource \"pods\" in API group \"\" in the namespace \"{NS}\""
+                    ),
+                ),
+                _ => ("NotFound", "the server could not find the requested resource".to_string()),
+            };
+            send.send_response(json_response(code, &status(code, reason, &message)));
+        } else if rec.method == "GET" && rec.path == events_path {
+            if let Some(code) = script.events_refused {
+                send.send_response(json_response(code, &status(code, "Forbidden", "events is forbidden")));
+            } else if !rec.is_watch() {
+                send.send_response(json_response(
+                    200,
+                    &json!({"apiVersion": "v1", "kind": "EventList", "metadata": {"resourceVersion": rv}, "items": []}),
+                ));
+            } else if let Some(batch) = script.event_batches.pop_front() {
+                let events: Vec<(&'static str, Value)> = batch
+                    .into_iter()
+                    .map(|(kind, event)| {
+                        st.rv += 1;
+                        let mut v = serde_json::to_value(&event).unwrap();
+                        v["metadata"]["resourceVersion"] = json!(st.rv.to_string());
+                        (kind, v)
+                    })
+                    .collect();
+                send.send_response(watch_body(&events));
+            } else {
+                st.held.push(send);
+            }
+        } else if rec.method == "GET" && rec.path.starts_with(&secrets_path) {
+            let name = &rec.path[secrets_path.len()..];
+            if script.secrets_forbidden {
+                send.send_response(json_response(403, &status(403, "Forbidden", "secrets is forbidden")));
+            } else if let Some(secret) = script.secrets.get(name) {
+                send.send_response(json_response(200, secret));
+            } else {
+                send.send_response(json_response(
+                    404,
+                    &status(404, "NotFound", &format!("secrets \"{name}\" not found")),
+                ));
+            }
         } else if rec.method == "GET" && rec.path == pods_path {
             if rec.is_watch() {
                 match script.pod_batches.pop_front() {
@@ -224,6 +279,7 @@ pub(crate) fn exit_code(r: &Result<RunResult, DispatchError>) -> u8 {
             Outcome::Stopped(_) => 4,
         },
         Err(DispatchError::Invalid(_)) => 2,
+        Err(DispatchError::TimedOut(_)) => 4,
         Err(_) => 1,
     }
 }
@@ -287,8 +343,18 @@ pub(crate) fn script(
     Script {
         minor,
         create: CreateAnswer::Created,
-        pods_forbidden: false,
+        pods_refused: None,
         pod_batches: pods.into(),
         job_batches: jobs.into(),
+        event_batches: VecDeque::new(),
+        events_refused: None,
+        secrets: BTreeMap::new(),
+        secrets_forbidden: false,
     }
+}
+
+/// The Secret `cnd-aws` with these keys, as the API server returns it.
+pub(crate) fn secret_with(keys: &[&str]) -> Value {
+    let data: BTreeMap<&str, &str> = keys.iter().map(|k| (*k, "eA==")).collect();
+    json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "cnd-aws", "namespace": NS}, "data": data})
 }

@@ -11,6 +11,7 @@
 //! the scenarios below play.
 
 mod fake;
+mod faults;
 mod objects;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -164,13 +165,7 @@ async fn a_deadline_without_the_coordinator_timer_is_an_error_and_still_deletes(
 #[tokio::test]
 async fn forbidden_create_exits_1_with_the_rbac_hint_and_creates_nothing() {
     let spec = spec(2, Mode::First);
-    let s = Script {
-        minor: "34",
-        create: CreateAnswer::Forbidden,
-        pods_forbidden: false,
-        pod_batches: VecDeque::new(),
-        job_batches: VecDeque::new(),
-    };
+    let s = Script { create: CreateAnswer::Forbidden, ..script("34", vec![], vec![]) };
     let (result, recorded) = run(s, &spec, never()).await;
     assert_eq!(exit_code(&result), 1, "{result:?}");
     let line = one_line(result.as_ref().unwrap_err());
@@ -298,12 +293,8 @@ async fn the_progress_probe_shows_pods_by_phase_and_unschedulable() {
     let result = coordinate(&mut d, &spec, stop).await.unwrap();
     assert_eq!(result.outcome, Outcome::Stopped(StopReason::Cancelled));
     let detail = probe().detail.unwrap();
-    assert!(
-        detail.starts_with(
-            "pods: 1 running, 1 pending (1 Unschedulable: waiting for the autoscaler), 0 succeeded, 0 failed"
-        ),
-        "{detail}"
-    );
+    assert!(detail.starts_with("pods: 1 running, 1 pending (1 Unschedulable: waiting for the autoscaler "), "{detail}");
+    assert!(detail.contains(" of --pending-timeout 10m), 0 succeeded, 0 failed"), "the pending clock: {detail}");
     assert!(detail.contains("planned 1.00 MH/s"), "{detail}");
 }
 
@@ -363,7 +354,7 @@ async fn reports_through_a_result_channel_win_and_the_channel_is_closed() {
 async fn a_role_without_pods_is_exit_1_naming_list_pods_and_the_job_is_still_deleted() {
     let spec = spec(1, Mode::First);
     let mut s = script("34", vec![], vec![]);
-    s.pods_forbidden = true;
+    s.pods_refused = Some(403);
     let (client, record) = fake_api(s);
     let mut settings = settings();
     // The deletion wait is refused too: it ends with the same forbidden error.
@@ -405,7 +396,9 @@ fn open_memory(
 async fn a_remote_channel_opens_at_start_tells_the_pods_where_to_publish_and_is_closed() {
     let spec = spec(2, Mode::First);
     let (nonce, pods, found) = found_through_a_channel(&spec, 1);
-    let (client, record) = fake_api(script("34", pods, vec![]));
+    let secret = secret_with(&["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"]);
+    let s = Script { secrets: BTreeMap::from([("cnd-aws".to_string(), secret)]), ..script("34", pods, vec![]) };
+    let (client, record) = fake_api(s);
     let (closed, opened) = (Arc::new(Mutex::new(false)), Arc::new(Mutex::new(0)));
     let queue = "http://sqs.local/000000000000/cnd-0a1b2c3d4e";
     let open = open_memory(vec![found], queue, Arc::clone(&closed), Arc::clone(&opened));
