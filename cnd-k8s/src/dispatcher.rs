@@ -314,7 +314,7 @@ impl Dispatcher for K8sDispatcher {
         // Bad settings must not leave a queue behind: checked before the channel opens, as is
         // the Secret the pods would read their AWS settings from.
         self.ctx.settings.job.validate()?;
-        self.ctx.check_aws_secret().await?;
+        self.ctx.preflight().await?;
         if let Some(open) = self.open_channel.take() {
             // Opened on a task of its own, kept in `self`: if this start is cancelled, shutdown
             // still gets the channel (and removes its queue).

@@ -45,12 +45,14 @@ pub enum Error {
         #[source]
         source: ServerMessage,
     },
-    /// The Secret the pods read their AWS settings from (`--aws-secret`) is missing, or
-    /// lacks a key they need: checked before anything is created.
-    #[error("--aws-secret: Secret {name} in namespace {namespace} {problem}")]
-    AwsSecret {
-        /// The Secret.
-        name: String,
+    /// An object the pods read (the `--aws-secret` Secret, the `--ca-configmap` ConfigMap) is
+    /// missing, or lacks a key they need: checked before anything is created.
+    #[error("{flag}: {object} in namespace {namespace} {problem}")]
+    Preflight {
+        /// The flag that named it: `--aws-secret`, `--ca-configmap`.
+        flag: &'static str,
+        /// Its kind and name: `Secret cnd-aws`.
+        object: String,
         /// The namespace.
         namespace: String,
         /// What is wrong: "does not exist", "has no key AWS_REGION".
@@ -86,7 +88,7 @@ pub enum Error {
 }
 
 /// The API server's own words for a refused request.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
 pub struct ServerMessage(pub String);
 
@@ -138,7 +140,7 @@ impl From<Error> for DispatchError {
             Error::Forbidden { source, .. }
             | Error::Unauthorized { source, .. }
             | Error::Api { source, .. }
-            | Error::AwsSecret { needs: source, .. } => DispatchError::backend(context, source),
+            | Error::Preflight { needs: source, .. } => DispatchError::backend(context, source),
             Error::Config(source) => DispatchError::backend(context, source),
             e @ Error::TooOld { .. } => DispatchError::backend("the Kubernetes API server", e),
         }

@@ -1,11 +1,12 @@
 //! What is checked before anything is created: the AWS Secret the pods read (`--aws-secret`)
-//! exists and has the keys they need. A run whose pods could never report fails here, in one
-//! line naming the Secret and the key, with no queue and no Job made.
+//! exists and has the keys they need, and so does the CA ConfigMap (`--ca-configmap`). A run
+//! whose pods could never start or report fails here, in one line naming the object and the
+//! key, with no queue and no Job made.
 
 use std::collections::BTreeSet;
 
 use cnd_core::Results;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Api;
 
 use super::Ctx;
@@ -52,36 +53,85 @@ fn missing(secret: &Secret, job: &JobSettings) -> Vec<&'static str> {
 }
 
 impl Ctx {
-    /// Checks `--aws-secret` (if any): it exists and has the keys the pods need. A coordinator
-    /// that may not read Secrets (the least-privilege Role of deploy/rbac.yaml) skips the
-    /// check with a warning: a missing Secret then ends the run when the first pod cannot
-    /// start (CreateContainerConfigError).
-    pub(super) async fn check_aws_secret(&self) -> Result<()> {
-        let Some(name) = self.settings.job.aws_secret.as_deref() else { return Ok(()) };
-        let api: Api<Secret> = Api::namespaced(self.client.clone(), &self.namespace);
-        let problem = |problem: String| Error::AwsSecret {
-            name: name.to_string(),
-            namespace: self.namespace.clone(),
-            problem,
-            needs: needs(&self.settings.job),
-        };
-        let secret = match api.get(name).await {
-            Ok(s) => s,
-            Err(kube::Error::Api(s)) if s.code == 404 => return Err(problem("does not exist".into())),
+    /// Checks what the pods will read before anything is created: `--aws-secret` exists and
+    /// has the keys the pods need, `--ca-configmap` exists and has `ca.crt`.
+    pub(super) async fn preflight(&self) -> Result<()> {
+        let job = &self.settings.job;
+        if let Some(name) = job.aws_secret.as_deref() {
+            let object = Object { flag: "--aws-secret", kind: "Secret", resource: "secrets", name, needs: needs(job) };
+            if let Some(secret) = self.get::<Secret>(&object).await? {
+                object.lacks(self, &missing(&secret, job))?;
+            }
+        }
+        if let Some(name) = job.ca_configmap.as_deref() {
+            let needs = ServerMessage(format!("the pods trust the PEM certificates of its key {CA_KEY}"));
+            let object = Object { flag: "--ca-configmap", kind: "ConfigMap", resource: "configmaps", name, needs };
+            if let Some(map) = self.get::<ConfigMap>(&object).await? {
+                let text = map.data.as_ref().is_some_and(|d| d.contains_key(CA_KEY));
+                let binary = map.binary_data.as_ref().is_some_and(|d| d.contains_key(CA_KEY));
+                object.lacks(self, if text || binary { &[] } else { &[CA_KEY] })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the object, `None` if the coordinator may not (the least-privilege Role of
+    /// deploy/rbac.yaml reads neither Secrets nor ConfigMaps): a missing one then ends the run
+    /// when the first pod cannot start.
+    async fn get<K>(&self, object: &Object<'_>) -> Result<Option<K>>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+    {
+        let api: Api<K> = Api::namespaced(self.client.clone(), &self.namespace);
+        match api.get(object.name).await {
+            Ok(o) => Ok(Some(o)),
+            Err(kube::Error::Api(s)) if s.code == 404 => Err(object.error(self, "does not exist".into())),
             Err(kube::Error::Api(s)) if s.code == 403 => {
                 tracing::warn!(
-                    secret = name,
+                    kind = object.kind,
+                    name = object.name,
                     namespace = %self.namespace,
-                    "may not read the Secret to check its keys (forbidden): a missing one shows when the pods start"
+                    "may not read it to check its keys (forbidden): a missing one shows when the pods start"
                 );
-                return Ok(());
+                Ok(None)
             }
-            Err(e) => return Err(Error::api("get", "secrets", &self.namespace, e)),
-        };
-        match missing(&secret, &self.settings.job).as_slice() {
+            Err(e) => Err(Error::api("get", object.resource, &self.namespace, e)),
+        }
+    }
+}
+
+/// The key of the `--ca-configmap` ConfigMap that the pods mount.
+const CA_KEY: &str = "ca.crt";
+
+/// An object named by a flag, that the pods will read.
+struct Object<'a> {
+    flag: &'static str,
+    kind: &'static str,
+    resource: &'static str,
+    name: &'a str,
+    needs: ServerMessage,
+}
+
+impl Object<'_> {
+    fn error(&self, ctx: &Ctx, problem: String) -> Error {
+        Error::Preflight {
+            flag: self.flag,
+            object: format!("{} {}", self.kind, self.name),
+            namespace: ctx.namespace.clone(),
+            problem,
+            needs: self.needs.clone(),
+        }
+    }
+
+    /// An error naming the keys it lacks, if any.
+    fn lacks(&self, ctx: &Ctx, keys: &[&str]) -> Result<()> {
+        match keys {
             [] => Ok(()),
-            [key] => Err(problem(format!("has no key {key}"))),
-            keys => Err(problem(format!("has no keys {}", keys.join(", ")))),
+            [key] => Err(self.error(ctx, format!("has no key {key}"))),
+            keys => Err(self.error(ctx, format!("has no keys {}", keys.join(", ")))),
         }
     }
 }

@@ -55,6 +55,8 @@ pub(crate) struct Script {
     pub(crate) secrets: BTreeMap<String, Value>,
     /// Reading Secrets is forbidden.
     pub(crate) secrets_forbidden: bool,
+    /// The ConfigMaps of the namespace, by name.
+    pub(crate) configmaps: BTreeMap<String, Value>,
 }
 
 #[derive(Default)]
@@ -106,6 +108,7 @@ pub(crate) async fn serve(mut handle: Handle, mut script: Script, record: Arc<Mu
     let pods_path = format!("/api/v1/namespaces/{NS}/pods");
     let events_path = format!("/api/v1/namespaces/{NS}/events");
     let secrets_path = format!("/api/v1/namespaces/{NS}/secrets/");
+    let configmaps_path = format!("/api/v1/namespaces/{NS}/configmaps/");
     while let Some((request, send)) = handle.next_request().await {
         let (parts, body) = request.into_parts();
         let bytes = body.collect_bytes().await.unwrap();
@@ -203,6 +206,15 @@ pub(crate) async fn serve(mut handle: Handle, mut script: Script, record: Arc<Mu
                     404,
                     &status(404, "NotFound", &format!("secrets \"{name}\" not found")),
                 ));
+            }
+        } else if rec.method == "GET" && rec.path.starts_with(&configmaps_path) {
+            let name = &rec.path[configmaps_path.len()..];
+            match script.configmaps.get(name) {
+                Some(map) => send.send_response(json_response(200, map)),
+                None => send.send_response(json_response(
+                    404,
+                    &status(404, "NotFound", &format!("configmaps \"{name}\" not found")),
+                )),
             }
         } else if rec.method == "GET" && rec.path == pods_path {
             if rec.is_watch() {
@@ -350,6 +362,7 @@ pub(crate) fn script(
         events_refused: None,
         secrets: BTreeMap::new(),
         secrets_forbidden: false,
+        configmaps: BTreeMap::new(),
     }
 }
 
@@ -357,4 +370,10 @@ pub(crate) fn script(
 pub(crate) fn secret_with(keys: &[&str]) -> Value {
     let data: BTreeMap<&str, &str> = keys.iter().map(|k| (*k, "eA==")).collect();
     json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "cnd-aws", "namespace": NS}, "data": data})
+}
+
+/// The ConfigMap `cnd-ca` with these keys, as the API server returns it.
+pub(crate) fn configmap_with(keys: &[&str]) -> Value {
+    let data: BTreeMap<&str, &str> = keys.iter().map(|k| (*k, "-----BEGIN CERTIFICATE-----")).collect();
+    json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cnd-ca", "namespace": NS}, "data": data})
 }

@@ -1,7 +1,7 @@
 //! Runs that must end on their own, fast, with the cause named: pods that can never start,
 //! pods no node takes, pods the Job controller may not create, watch errors retrying cannot
-//! fix, a Job past its default deadline, the AWS Secret checked before anything is created,
-//! and the reports of a result channel drained after the Job ended.
+//! fix, a Job past its default deadline, the AWS Secret and the CA ConfigMap checked before
+//! anything is created, and the reports of a result channel drained after the Job ended.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -307,6 +307,45 @@ async fn a_complete_aws_secret_or_one_the_role_may_not_read_lets_the_run_go_on()
     let (result, recorded, _) = with_aws_secret(s, &spec).await;
     assert_eq!(exit_code(&result), 0, "a Role without secrets skips the check: {result:?}");
     assert_deleted_in_background(&spec, &recorded);
+}
+
+#[tokio::test]
+async fn a_missing_ca_configmap_or_key_is_exit_1_and_nothing_is_created() {
+    let spec = spec(1, Mode::First);
+    let id = &spec.run_id;
+    let line = report(&spec, 0, found(&spec, golden_in(&spec, spec.problem.range())));
+    let pods = || {
+        vec![
+            vec![("ADDED", running(pod(id, 0, 0)))],
+            vec![("MODIFIED", terminated(pod(id, 0, 0), 0, Some(line.clone())))],
+        ]
+    };
+    let needs = "the pods trust the PEM certificates of its key ca.crt";
+    for (configmaps, problem) in [
+        (BTreeMap::new(), Some("does not exist")),
+        (BTreeMap::from([("cnd-ca".to_string(), configmap_with(&["tls.crt"]))]), Some("has no key ca.crt")),
+        (BTreeMap::from([("cnd-ca".to_string(), configmap_with(&["ca.crt"]))]), None),
+    ] {
+        let s = Script { configmaps, ..script("34", pods(), vec![]) };
+        let mut settings = settings();
+        settings.job.ca_configmap = Some("cnd-ca".into());
+        let (client, record) = fake_api(s);
+        let (result, _, recorded) = drive(K8sDispatcher::new(client, settings), &spec, record).await;
+        match problem {
+            Some(problem) => {
+                assert_eq!(exit_code(&result), 1, "{result:?}");
+                let want = format!("--ca-configmap: ConfigMap cnd-ca in namespace {NS} {problem}: {needs}");
+                assert_eq!(error_line(&result), want);
+                let methods: Vec<_> = recorded.iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+                let get = format!("GET /api/v1/namespaces/{NS}/configmaps/cnd-ca");
+                assert_eq!(methods, ["GET /version".to_string(), get], "no Job, no DELETE");
+            }
+            None => {
+                assert_eq!(exit_code(&result), 0, "{result:?}");
+                assert_deleted_in_background(&spec, &recorded);
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
