@@ -33,6 +33,7 @@ pub struct CleanupReport {
 
 /// How `cnd k8s manifest` renders: beside the run configuration.
 #[derive(Debug, Clone, Default)]
+#[cfg_attr(not(feature = "k8s"), allow(dead_code))] // read only by the k8s build
 pub struct ManifestOptions {
     /// `--kube-version`.
     pub kube_version: Option<String>,
@@ -98,6 +99,11 @@ mod enabled {
         pub fn hashing_cpus(&self) -> f64 {
             let cpus = f64::from(self.job.cpu.millis()) / 1000.0;
             if cpus < 1.0 { cpus } else { cpus.floor() }
+        }
+
+        /// The run makes a queue of its own (`--results sqs` without `--sqs-queue-url`).
+        pub fn makes_a_queue(&self) -> bool {
+            matches!(&self.job.results, Results::Sqs(t) if t.queue_url.is_none())
         }
 
         /// The command that removes what a run left in the cluster, with this run's
@@ -232,6 +238,11 @@ mod disabled {
         /// Unreachable: no `K8sConfig` exists in this build.
         pub fn hashing_cpus(&self) -> f64 {
             1.0
+        }
+
+        /// Unreachable: no `K8sConfig` exists in this build.
+        pub fn makes_a_queue(&self) -> bool {
+            false
         }
 
         /// Unreachable: no `K8sConfig` exists in this build.

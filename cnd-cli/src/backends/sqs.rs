@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-pub use imp::{cleanup_queues, coordinator_channel, delete_run_queue, worker_channel};
+pub use imp::{cleanup_queues, coordinator_channel, delete_run_queue, receive_status, worker_channel};
 
 /// A run's queue that `cnd sqs cleanup` removed (or found).
 #[derive(Debug, Clone, serde::Serialize)]
@@ -31,6 +31,7 @@ pub struct QueueCleanupReport {
 
 /// Which runs' queues `cnd sqs cleanup` removes.
 #[derive(Debug, Clone, Default)]
+#[cfg_attr(not(feature = "sqs"), allow(dead_code))] // read only by the sqs build
 pub struct QueueFilter {
     /// Only this run's.
     pub run: Option<String>,
@@ -46,10 +47,11 @@ use disabled as imp;
 
 #[cfg(feature = "sqs")]
 mod enabled {
+    use std::sync::Mutex;
     use std::time::SystemTime;
 
     use cnd_core::{OpenChannel, RemoteChannel, ResultChannel, Results, RunSpec, SqsTarget};
-    use cnd_sqs::{QueueJanitor, RunQueue, SqsResultChannel, SqsSettings};
+    use cnd_sqs::{QueueJanitor, ReceiveHealth, RunQueue, SqsResultChannel, SqsSettings};
     use futures::FutureExt as _;
 
     use super::{QueueCleanupReport, QueueFilter, RunQueueInfo};
@@ -106,6 +108,17 @@ mod enabled {
         }
     }
 
+    /// How receiving goes on the coordinator's channel (one run per process at a time), for
+    /// the progress line.
+    static RECEIVING: Mutex<Option<ReceiveHealth>> = Mutex::new(None);
+
+    /// While the run's channel fails to receive (and retries), what the progress line says of
+    /// it: "SQS receive failing, retry 3: ...". `None` when receiving works or there is no
+    /// channel.
+    pub fn receive_status() -> Option<String> {
+        RECEIVING.lock().expect("receive health lock").as_ref()?.describe()
+    }
+
     /// Opens the run's SQS channel when the run starts (a queue per run, or the shared
     /// queue of `target`), and tells the workers where to publish.
     pub fn coordinator_channel(target: &SqsTarget) -> anyhow::Result<OpenChannel> {
@@ -113,6 +126,7 @@ mod enabled {
         Ok(Box::new(move |spec: RunSpec| {
             async move {
                 let channel = SqsResultChannel::create(&spec.run_id, &settings).await?;
+                *RECEIVING.lock().expect("receive health lock") = Some(channel.health());
                 tracing::info!(
                     queue_url = channel.queue_url(),
                     endpoint = channel.endpoint(),
@@ -147,6 +161,11 @@ mod disabled {
     /// Always an error: SQS is not built in.
     pub fn coordinator_channel(_target: &SqsTarget) -> anyhow::Result<OpenChannel> {
         Err(disabled())
+    }
+
+    /// Never anything to say: there is no SQS channel.
+    pub fn receive_status() -> Option<String> {
+        None
     }
 
     /// Always an error: SQS is not built in.

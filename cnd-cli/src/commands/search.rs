@@ -5,9 +5,10 @@
 //! their grace period), a second Ctrl-C ends the coordinator at once, exit 4, with one line
 //! that says what may be left and the command that removes it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use cnd_core::{Exit, Results, coordinate};
+use cnd_core::{Exit, ProgressProbe, Results, coordinate};
 
 use crate::config::{BackendConfig, RunConfig};
 use crate::flags::SearchArgs;
@@ -32,7 +33,8 @@ pub async fn run(args: SearchArgs) -> anyhow::Result<Exit> {
     };
     let spec = &config.spec;
     tracing::info!(run_id = %spec.run_id, backend = dispatcher.name(), workers = spec.workers, kernel = %config.kernel, "starting");
-    let mut progress = Some(ProgressDisplay::start(spec, dispatcher.progress_probe(), args.quiet || args.json));
+    let probe = with_status(dispatcher.progress_probe(), crate::backends::sqs::receive_status);
+    let mut progress = Some(ProgressDisplay::start(spec, probe, args.quiet || args.json));
     let result = {
         let run = coordinate(dispatcher.as_mut(), spec, stops.first(spec.timeout));
         tokio::pin!(run);
@@ -66,16 +68,28 @@ pub async fn run(args: SearchArgs) -> anyhow::Result<Exit> {
     Ok(report.exit())
 }
 
+/// The dispatcher's progress with what `status` says of the run's result channel (an SQS
+/// receive that fails and is retried) after its detail.
+fn with_status(probe: ProgressProbe, status: fn() -> Option<String>) -> ProgressProbe {
+    Arc::new(move || {
+        let mut p = probe();
+        if let Some(s) = status() {
+            p.detail = Some(match p.detail.take() {
+                Some(d) => format!("{d} · {s}"),
+                None => s,
+            });
+        }
+        p
+    })
+}
+
 /// The line printed when a second request to stop ends the coordinator before its cleanup
 /// finished: what may be left, and how to remove it.
 fn forced_exit_message(config: &RunConfig) -> String {
     let run = &config.spec.run_id;
     let left = match &config.backend {
         BackendConfig::K8s(k8s) => {
-            let queue = match &k8s.job.results {
-                Results::Sqs(t) if t.queue_url.is_none() => format!(" and its SQS queue cnd-{run}"),
-                _ => String::new(),
-            };
+            let queue = if k8s.makes_a_queue() { format!(" and its SQS queue cnd-{run}") } else { String::new() };
             format!("its Job and pods{queue} may be left: finish the cleanup with `{}`", k8s.cleanup_command(run))
         }
         BackendConfig::Process(Results::Sqs(t)) if t.queue_url.is_none() => {
@@ -107,6 +121,23 @@ mod tests {
         assert!(m.contains(&format!("`cnd k8s cleanup {run} --namespace team-a --context 'eks prod'`")), "{m}");
         let c = config(&["-d", "1", "--backend", "k8s"]);
         assert!(forced_exit_message(&c).ends_with(&format!("`cnd k8s cleanup {}`", c.spec.run_id)));
+    }
+
+    #[test]
+    fn the_progress_line_says_when_the_result_channel_fails() {
+        let probe: ProgressProbe =
+            Arc::new(|| cnd_core::Progress { hashes: None, detail: Some("pods: 2 running".into()) });
+        let failing = || Some("SQS receive failing, retry 3: connection refused".to_string());
+        assert_eq!(
+            with_status(Arc::clone(&probe), failing)().detail.as_deref(),
+            Some("pods: 2 running · SQS receive failing, retry 3: connection refused")
+        );
+        assert_eq!(with_status(Arc::clone(&probe), || None)().detail.as_deref(), Some("pods: 2 running"));
+        let bare: ProgressProbe = Arc::new(cnd_core::Progress::default);
+        assert_eq!(
+            with_status(bare, failing)().detail.as_deref(),
+            Some("SQS receive failing, retry 3: connection refused")
+        );
     }
 
     #[test]
