@@ -1,47 +1,17 @@
 //! `SqsResultChannel` against a real SQS-protocol server (moto), started by the harness.
 
+#[path = "support/fixtures.rs"]
+mod fixtures;
 #[path = "support/moto.rs"]
 mod moto;
 
-use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::MessageAttributeValue;
-use cnd_core::{NonceRange, ReportOutcome, ResultChannel, WorkerReport, new_run_id};
+use cnd_core::{ReportOutcome, ResultChannel, new_run_id};
 use cnd_sqs::{RUN_ID_ATTRIBUTE, SqsResultChannel, SqsSettings, queue_name};
+use fixtures::{aws_env, raw_client, report};
 use moto::Moto;
-
-/// Dummy credentials for every client of this test binary, set once before any test reads
-/// the environment (every test calls this first).
-fn aws_env() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        for (k, v) in moto::AWS_ENV {
-            // SAFETY: every test calls this before anything reads the environment, and `Once`
-            // blocks the other tests until it is done, so nothing reads it concurrently.
-            unsafe { std::env::set_var(k, v) };
-        }
-        // SAFETY: as above.
-        unsafe { std::env::remove_var("AWS_ENDPOINT_URL") };
-    });
-}
-
-fn report(run_id: &str, worker: u32, outcome: ReportOutcome) -> WorkerReport {
-    WorkerReport {
-        run_id: run_id.into(),
-        worker,
-        source: Some(format!("test worker {worker}")),
-        range: NonceRange::new(0, 100).unwrap(),
-        hashes: 100,
-        elapsed_s: 0.01,
-        outcome,
-    }
-}
-
-async fn raw_client(endpoint: &str) -> aws_sdk_sqs::Client {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).endpoint_url(endpoint).load().await;
-    aws_sdk_sqs::Client::new(&config)
-}
 
 async fn queue_urls(client: &aws_sdk_sqs::Client) -> Vec<String> {
     client.list_queues().send().await.expect("ListQueues").queue_urls().to_vec()

@@ -2,46 +2,18 @@
 //! shared queue crowded with other runs' messages, and the queues a killed coordinator
 //! leaves (found by their tags and removed).
 
+#[path = "support/fixtures.rs"]
+mod fixtures;
 #[path = "support/moto.rs"]
 mod moto;
 
-use std::sync::Once;
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_sqs::types::MessageAttributeValue;
-use cnd_core::{NonceRange, ReportOutcome, ResultChannel, WorkerReport, new_run_id};
+use cnd_core::{ReportOutcome, ResultChannel, new_run_id};
 use cnd_sqs::{QueueJanitor, RUN_ID_ATTRIBUTE, SqsResultChannel, SqsSettings, queue_name};
+use fixtures::{aws_env, raw_client, report};
 use moto::Moto;
-
-fn aws_env() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        for (k, v) in moto::AWS_ENV {
-            // SAFETY: every test calls this first, before anything reads the environment; `Once`
-            // makes the other tests wait until it is done.
-            unsafe { std::env::set_var(k, v) };
-        }
-        // SAFETY: as above.
-        unsafe { std::env::remove_var("AWS_ENDPOINT_URL") };
-    });
-}
-
-fn report(run_id: &str, worker: u32, outcome: ReportOutcome) -> WorkerReport {
-    WorkerReport {
-        run_id: run_id.into(),
-        worker,
-        source: Some(format!("test worker {worker}")),
-        range: NonceRange::new(0, 100).unwrap(),
-        hashes: 100,
-        elapsed_s: 0.01,
-        outcome,
-    }
-}
-
-async fn raw_client(endpoint: &str) -> aws_sdk_sqs::Client {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).endpoint_url(endpoint).load().await;
-    aws_sdk_sqs::Client::new(&config)
-}
 
 async fn within<T>(limit: Duration, f: impl Future<Output = T>) -> T {
     tokio::time::timeout(limit, f).await.expect("bounded wait passed")
