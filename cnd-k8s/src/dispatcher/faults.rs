@@ -4,11 +4,14 @@
 //! - **at once** (exit 1), for what waiting cannot fix: an image the node may never pull
 //!   (`ErrImageNeverPull`) or cannot even parse (`InvalidImageName`), a pull the registry
 //!   refused for good (not found, unauthorized, denied), a container whose Secret or
-//!   ConfigMap is missing (`CreateContainerConfigError`), pods the Job controller may not
-//!   create (a `FailedCreate` event: a quota, an admission webhook, Pod Security);
+//!   ConfigMap (or a key of it) is missing (`CreateContainerConfigError` saying "not found"
+//!   or "couldn't find key"), pods the Job controller may not create (a `FailedCreate`
+//!   event: a quota, an admission webhook, Pod Security);
 //! - **after a grace** (exit 1), for pulls that fail for another reason (a registry that
-//!   does not answer, throttling): the kubelet retries after 10 s, then 20 s, ...; a pod whose
-//!   pulls still fail after the grace (30 s: two failed pulls) ends the run;
+//!   does not answer, throttling; the kubelet retries after 10 s, then 20 s, ...) and for
+//!   containers the kubelet could not configure for another reason (`failed to sync secret
+//!   cache: timed out waiting for the condition`, common for a Secret made just before the
+//!   run): a pod still stuck after the grace (30 s: two failed pulls) ends the run;
 //! - **after `--pending-timeout`** (exit 4), for pods no node can take: normal while an
 //!   autoscaler adds nodes, so the clock runs only while some pod is unschedulable and no pod
 //!   has been scheduled since it started.
@@ -26,7 +29,16 @@ const PULL_FAILURES: [&str; 4] =
     ["ErrImagePull", "ImagePullBackOff", "RegistryUnavailable", "SignatureValidationFailed"];
 
 /// Waiting reasons that no retry fixes: the run ends at once.
-const NEVER_STARTS: [&str; 3] = ["ErrImageNeverPull", "InvalidImageName", "CreateContainerConfigError"];
+const NEVER_STARTS: [&str; 2] = ["ErrImageNeverPull", "InvalidImageName"];
+
+/// The waiting reason of a container the kubelet could not configure (its Secret, its
+/// ConfigMap, a key of them).
+const CONFIG_ERROR: &str = "CreateContainerConfigError";
+
+/// Words of a [`CONFIG_ERROR`] that say what the container reads does not exist (the
+/// kubelet's `secret "x" not found`, `couldn't find key K in Secret ns/x`): retrying cannot
+/// help. Other messages (a secret cache not yet synced) pass as the kubelet retries.
+const CONFIG_MISSING: [&str; 2] = ["not found", "couldn't find key"];
 
 /// Words of a pull error that say the image or the access to it does not exist (containerd,
 /// CRI-O, Docker Hub, ECR, GCR): retrying cannot help.
@@ -43,13 +55,15 @@ const PULL_REFUSED: [&str; 10] = [
     "invalid reference format",
 ];
 
-/// A pod whose image pulls fail: since when, and the kubelet's last words.
+/// A pod the kubelet cannot start yet (its image pulls or its configuration fail): since
+/// when, what fails, and the kubelet's last words.
 #[derive(Debug, Clone)]
-struct PullFailure {
+struct Stuck {
     since: Instant,
+    /// What it cannot do: "pull its image IMAGE", "start its container".
+    what: String,
     reason: String,
     message: String,
-    image: String,
 }
 
 /// What a pod's status says about its start, as [`Faults::pod`] reads it.
@@ -66,7 +80,7 @@ pub(super) struct PodStart {
 /// The run's pods that have not started, and the clocks that bound their wait.
 #[derive(Debug, Default)]
 pub(super) struct Faults {
-    pulls: BTreeMap<String, PullFailure>,
+    stuck: BTreeMap<String, Stuck>,
     /// Unschedulable pods, with the scheduler's message.
     unschedulable: BTreeMap<String, String>,
     /// Since when some pod has been unschedulable with none scheduled since (the pending clock).
@@ -78,7 +92,7 @@ pub(super) struct Faults {
 pub(super) struct Limits {
     /// Pods unschedulable, none scheduled meanwhile (`--pending-timeout`).
     pub(super) pending: Duration,
-    /// A pod whose image pulls keep failing.
+    /// A pod whose image pulls (or configuration) keep failing.
     pub(super) pull: Duration,
 }
 
@@ -96,32 +110,38 @@ impl Faults {
             }
             None => {}
         }
-        let Some((reason, message)) =
-            start.waiting.filter(|(r, _)| NEVER_STARTS.contains(&r.as_str()) || PULL_FAILURES.contains(&r.as_str()))
-        else {
-            self.pulls.remove(name);
+        let Some((reason, message)) = start.waiting.filter(|(r, _)| {
+            NEVER_STARTS.contains(&r.as_str()) || PULL_FAILURES.contains(&r.as_str()) || r == CONFIG_ERROR
+        }) else {
+            self.stuck.remove(name);
             return Ok(());
         };
-        if reason == "CreateContainerConfigError" {
-            // The kubelet's message names the Secret or ConfigMap (and the key) it misses.
-            return Err(DispatchError::backend(
-                format!("pod {name} cannot start its container ({reason})"),
-                ServerMessage(message),
-            ));
-        }
         let lower = message.to_lowercase();
-        if NEVER_STARTS.contains(&reason.as_str()) || PULL_REFUSED.iter().any(|w| lower.contains(w)) {
-            return Err(DispatchError::backend(
-                format!("pod {name} cannot start its image {} ({reason})", start.image),
-                ServerMessage(message),
-            ));
-        }
-        let entry = self.pulls.entry(name.to_string()).or_insert_with(|| PullFailure {
+        let what = if reason == CONFIG_ERROR {
+            if CONFIG_MISSING.iter().any(|w| lower.contains(w)) {
+                // The kubelet's message names the Secret or ConfigMap (and the key) it misses.
+                return Err(DispatchError::backend(
+                    format!("pod {name} cannot start its container ({reason})"),
+                    ServerMessage(message),
+                ));
+            }
+            "start its container".to_string()
+        } else {
+            if NEVER_STARTS.contains(&reason.as_str()) || PULL_REFUSED.iter().any(|w| lower.contains(w)) {
+                return Err(DispatchError::backend(
+                    format!("pod {name} cannot start its image {} ({reason})", start.image),
+                    ServerMessage(message),
+                ));
+            }
+            format!("pull its image {}", start.image)
+        };
+        let entry = self.stuck.entry(name.to_string()).or_insert_with(|| Stuck {
             since: now,
+            what: what.clone(),
             reason: reason.clone(),
             message: message.clone(),
-            image: start.image.clone(),
         });
+        entry.what = what;
         entry.reason = reason;
         // ErrImagePull carries the registry's answer; the back-off message only repeats it.
         if entry.reason == "ErrImagePull" || entry.message.is_empty() {
@@ -132,18 +152,19 @@ impl Faults {
 
     /// A pod was deleted: it no longer waits (its deletion is no progress).
     pub(super) fn gone(&mut self, name: &str) {
-        self.pulls.remove(name);
+        self.stuck.remove(name);
         if self.unschedulable.remove(name).is_some() && self.unschedulable.is_empty() {
             self.pending_since = None;
         }
     }
 
-    /// On the clock: an error once a pod's pulls have failed for `limits.pull`, or once pods
-    /// have been unschedulable for `limits.pending` (out of `workers`) with none scheduled.
+    /// On the clock: an error once a pod has been stuck (pulls, configuration) for
+    /// `limits.pull`, or once pods have been unschedulable for `limits.pending` (out of
+    /// `workers`) with none scheduled.
     pub(super) fn check(&self, now: Instant, limits: Limits, workers: usize) -> Result<(), DispatchError> {
-        if let Some((name, p)) = self.pulls.iter().find(|(_, p)| now.duration_since(p.since) >= limits.pull) {
+        if let Some((name, p)) = self.stuck.iter().find(|(_, p)| now.duration_since(p.since) >= limits.pull) {
             return Err(DispatchError::backend(
-                format!("pod {name} cannot pull its image {} ({} for {})", p.image, p.reason, short(limits.pull)),
+                format!("pod {name} cannot {} ({} for {})", p.what, p.reason, short(limits.pull)),
                 ServerMessage(p.message.clone()),
             ));
         }
@@ -240,6 +261,22 @@ mod tests {
         );
         assert!(f.pod("p", waiting("ErrImageNeverPull", "never pull"), t).is_err());
         assert!(f.pod("p", waiting("ContainerCreating", ""), t).is_ok(), "creating is normal");
+    }
+
+    #[test]
+    fn a_secret_cache_not_yet_synced_is_waited_out_for_the_grace() {
+        let t = Instant::now();
+        let mut f = Faults::default();
+        let sync = "failed to sync secret cache: timed out waiting for the condition";
+        f.pod("p", waiting("CreateContainerConfigError", sync), t).unwrap();
+        assert!(f.check(t + Duration::from_secs(29), LIMITS, 1).is_ok());
+        let e = f.check(t + Duration::from_secs(30), LIMITS, 1).unwrap_err();
+        assert_eq!(line(&e), format!("pod p cannot start its container (CreateContainerConfigError for 30s): {sync}"));
+        // The kubelet's next try starts the container: the clock stops.
+        f.pod("p", PodStart::default(), t + Duration::from_secs(2)).unwrap();
+        assert!(f.check(t + Duration::from_secs(60), LIMITS, 1).is_ok());
+        let key = "couldn't find key AWS_REGION in Secret default/cnd-aws";
+        assert!(f.pod("p", waiting("CreateContainerConfigError", key), t).is_err(), "a missing key is final");
     }
 
     #[test]
