@@ -9,14 +9,9 @@ use aws_sdk_sqs::types::{
 };
 use cnd_core::{DispatchError, ResultChannel, WorkerReport};
 
-use crate::retry::{ReceiveHealth, backoff, is_transient};
+use crate::cleanup::{CREATED_TAG, RUN_TAG};
+use crate::retry::{ReceiveHealth, backoff, cause_chain, is_missing_queue, is_transient, sdk_error};
 use crate::settings::{Connection, MAX_WAIT, SqsSettings};
-
-/// The tag that names the run a queue was created for (`cnd sqs cleanup` finds queues by it).
-pub const RUN_TAG: &str = "cnd.dev/run-id";
-
-/// The tag that says when a run's queue was created (RFC 3339, UTC, seconds).
-pub const CREATED_TAG: &str = "cnd.dev/created-at";
 
 /// The message attribute that names a report's run.
 pub const RUN_ID_ATTRIBUTE: &str = "run_id";
@@ -381,40 +376,13 @@ impl ResultChannel for SqsResultChannel {
             match self.conn.client.delete_queue().queue_url(&self.queue_url).send().await {
                 Ok(_) => {}
                 // Already removed (e.g. by `cnd k8s cleanup` while the run was going).
-                Err(e) if crate::cleanup::is_missing_queue(&e) => {}
+                Err(e) if is_missing_queue(&e) => {}
                 Err(e) => return Err(sdk_error("DeleteQueue", &self.conn.endpoint, e)),
             }
             tracing::debug!(queue_url = %self.queue_url, "deleted the run's queue");
         }
         Ok(())
     }
-}
-
-/// An SDK error as a backend error: the operation and endpoint, then the whole cause chain.
-pub(crate) fn sdk_error<E, R>(operation: &str, endpoint: &str, e: aws_sdk_sqs::error::SdkError<E, R>) -> DispatchError
-where
-    E: std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    DispatchError::backend(format!("SQS {operation} at {endpoint}"), cause_chain(&e))
-}
-
-/// An error and its sources on one line (`a: b: c`), skipping a source whose text the
-/// previous one already shows.
-pub(crate) fn cause_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut last = out.clone();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !text.is_empty() && !last.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        last = text;
-        source = s.source();
-    }
-    out
 }
 
 #[cfg(test)]

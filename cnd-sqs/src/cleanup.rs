@@ -7,8 +7,14 @@ use std::time::SystemTime;
 
 use cnd_core::DispatchError;
 
-use crate::channel::{CREATED_TAG, RUN_TAG, cause_chain, sdk_error};
+use crate::retry::{cause_chain, is_missing_queue, sdk_error};
 use crate::settings::{Connection, SqsSettings};
+
+/// The tag that names the run a queue was created for (`cnd sqs cleanup` finds queues by it).
+pub const RUN_TAG: &str = "cnd.dev/run-id";
+
+/// The tag that says when a run's queue was created (RFC 3339, UTC, seconds).
+pub const CREATED_TAG: &str = "cnd.dev/created-at";
 
 /// The name prefix of every per-run queue.
 const QUEUE_PREFIX: &str = "cnd-";
@@ -123,13 +129,4 @@ impl QueueJanitor {
             )),
         }
     }
-}
-
-/// True if the call failed because the queue does not exist.
-pub(crate) fn is_missing_queue<E: aws_sdk_sqs::error::ProvideErrorMetadata, R>(
-    e: &aws_sdk_sqs::error::SdkError<E, R>,
-) -> bool {
-    e.as_service_error().and_then(|s| s.code()).is_some_and(|c| {
-        matches!(c, "AWS.SimpleQueueService.NonExistentQueue" | "QueueDoesNotExist" | "NonExistentQueue")
-    })
 }

@@ -38,7 +38,7 @@ mod cleanup;
 mod retry;
 mod settings;
 
-pub use channel::{CREATED_TAG, RUN_ID_ATTRIBUTE, RUN_TAG, SqsResultChannel, queue_name};
-pub use cleanup::{QueueJanitor, RunQueue};
+pub use channel::{RUN_ID_ATTRIBUTE, SqsResultChannel, queue_name};
+pub use cleanup::{CREATED_TAG, QueueJanitor, RUN_TAG, RunQueue};
 pub use retry::ReceiveHealth;
 pub use settings::SqsSettings;

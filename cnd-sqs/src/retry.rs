@@ -1,4 +1,5 @@
-//! What a failed receive means, and how long to wait before the next one.
+//! What a failed SQS call means (its one-line description, a missing queue, a failure that
+//! may pass), and how long to wait before the next receive.
 //!
 //! A coordinator must not give up on a run because SQS (or the network to it) was away for a
 //! minute: the workers' reports wait in the queue. Every failure that may pass (no connection,
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use aws_sdk_sqs::config::http::HttpResponse;
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
+use cnd_core::DispatchError;
 
 /// The first pause after a failed receive (the SDK has already tried three times).
 const BACKOFF_START: Duration = Duration::from_secs(1);
@@ -98,6 +100,42 @@ impl ReceiveHealth {
         let mut s = self.0.lock().expect("health lock");
         std::mem::take(&mut s.failures)
     }
+}
+
+/// An SDK error as a backend error: the operation and endpoint, then the whole cause chain.
+pub(crate) fn sdk_error<E, R>(operation: &str, endpoint: &str, e: aws_sdk_sqs::error::SdkError<E, R>) -> DispatchError
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    DispatchError::backend(format!("SQS {operation} at {endpoint}"), cause_chain(&e))
+}
+
+/// An error and its sources on one line (`a: b: c`), skipping a source whose text the
+/// previous one already shows.
+pub(crate) fn cause_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut last = out.clone();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !text.is_empty() && !last.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        last = text;
+        source = s.source();
+    }
+    out
+}
+
+/// True if the call failed because the queue does not exist.
+pub(crate) fn is_missing_queue<E: aws_sdk_sqs::error::ProvideErrorMetadata, R>(
+    e: &aws_sdk_sqs::error::SdkError<E, R>,
+) -> bool {
+    e.as_service_error().and_then(|s| s.code()).is_some_and(|c| {
+        matches!(c, "AWS.SimpleQueueService.NonExistentQueue" | "QueueDoesNotExist" | "NonExistentQueue")
+    })
 }
 
 #[cfg(test)]
