@@ -182,15 +182,7 @@ pub(crate) async fn serve(mut handle: Handle, mut script: Script, record: Arc<Mu
                     &json!({"apiVersion": "v1", "kind": "EventList", "metadata": {"resourceVersion": rv}, "items": []}),
                 ));
             } else if let Some(batch) = script.event_batches.pop_front() {
-                let events: Vec<(&'static str, Value)> = batch
-                    .into_iter()
-                    .map(|(kind, event)| {
-                        st.rv += 1;
-                        let mut v = serde_json::to_value(&event).unwrap();
-                        v["metadata"]["resourceVersion"] = json!(st.rv.to_string());
-                        (kind, v)
-                    })
-                    .collect();
+                let events = stamped(batch, &mut st.rv);
                 send.send_response(watch_body(&events));
             } else {
                 st.held.push(send);
@@ -220,16 +212,10 @@ pub(crate) async fn serve(mut handle: Handle, mut script: Script, record: Arc<Mu
             if rec.is_watch() {
                 match script.pod_batches.pop_front() {
                     Some(batch) => {
-                        let events: Vec<(&'static str, Value)> = batch
-                            .into_iter()
-                            .map(|(kind, pod)| {
-                                st.rv += 1;
-                                let mut v = serde_json::to_value(&pod).unwrap();
-                                v["metadata"]["resourceVersion"] = json!(st.rv.to_string());
-                                st.pods.insert(pod.metadata.name.clone().unwrap(), v.clone());
-                                (kind, v)
-                            })
-                            .collect();
+                        let events = stamped(batch, &mut st.rv);
+                        for (_, v) in &events {
+                            st.pods.insert(v["metadata"]["name"].as_str().unwrap().to_string(), v.clone());
+                        }
                         send.send_response(watch_body(&events));
                     }
                     None => st.held.push(send),
@@ -257,15 +243,7 @@ pub(crate) async fn serve(mut handle: Handle, mut script: Script, record: Arc<Mu
             && let Some(batch) = script.job_batches.pop_front()
         {
             let send = st.held_job_watches.remove(0);
-            let events: Vec<(&'static str, Value)> = batch
-                .into_iter()
-                .map(|(kind, job)| {
-                    st.rv += 1;
-                    let mut v = serde_json::to_value(&job).unwrap();
-                    v["metadata"]["resourceVersion"] = json!(st.rv.to_string());
-                    (kind, v)
-                })
-                .collect();
+            let events = stamped(batch, &mut st.rv);
             send.send_response(watch_body(&events));
         }
     }
@@ -376,4 +354,18 @@ pub(crate) fn secret_with(keys: &[&str]) -> Value {
 pub(crate) fn configmap_with(keys: &[&str]) -> Value {
     let data: BTreeMap<&str, &str> = keys.iter().map(|k| (*k, "-----BEGIN CERTIFICATE-----")).collect();
     json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cnd-ca", "namespace": NS}, "data": data})
+}
+
+/// A watch batch as the API server sends it: each object stamped with the next
+/// resourceVersion.
+fn stamped<T: serde::Serialize>(batch: Vec<(&'static str, T)>, rv: &mut u64) -> Vec<(&'static str, Value)> {
+    batch
+        .into_iter()
+        .map(|(kind, object)| {
+            *rv += 1;
+            let mut v = serde_json::to_value(&object).unwrap();
+            v["metadata"]["resourceVersion"] = json!(rv.to_string());
+            (kind, v)
+        })
+        .collect()
 }
