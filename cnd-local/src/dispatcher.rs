@@ -63,14 +63,7 @@ impl Dispatcher for LocalDispatcher {
         if self.thread.is_some() {
             return Err(DispatchError::Invalid("a LocalDispatcher runs one search at a time".into()));
         }
-        let max = crate::max_threads();
-        if spec.workers == 0 || spec.workers > max {
-            return Err(DispatchError::Invalid(format!(
-                "workers: {} threads is out of range (allowed: 1..={max} on this machine's {} CPUs)",
-                spec.workers,
-                crate::available_threads()
-            )));
-        }
+        crate::engine::check_workers(spec.workers, crate::max_threads(), "threads")?;
         let (tx, rx) = mpsc::unbounded();
         self.reports = Some(rx);
         let spec = spec.clone();

@@ -149,6 +149,18 @@ pub fn max_threads() -> u32 {
     available_threads().saturating_mul(16).max(64)
 }
 
+/// A dispatcher's check of a run's worker count: 1..=`max` of `unit` ("threads",
+/// "processes"), else bad input naming the limit and this machine's CPUs.
+pub(crate) fn check_workers(workers: u32, max: u32, unit: &str) -> cnd_core::Result<()> {
+    if workers == 0 || workers > max {
+        return Err(cnd_core::DispatchError::Invalid(format!(
+            "workers: {workers} {unit} is out of range (allowed: 1..={max} on this machine's {} CPUs)",
+            available_threads()
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

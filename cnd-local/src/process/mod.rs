@@ -341,14 +341,7 @@ impl Dispatcher for ProcessDispatcher {
         if self.run.is_some() || self.opening.is_some() {
             return Err(DispatchError::Invalid("a ProcessDispatcher runs one search at a time".into()));
         }
-        let max = Self::max_workers();
-        if spec.workers == 0 || spec.workers > max {
-            return Err(DispatchError::Invalid(format!(
-                "workers: {} processes is out of range (allowed: 1..={max} on this machine's {} CPUs)",
-                spec.workers,
-                crate::available_threads()
-            )));
-        }
+        crate::engine::check_workers(spec.workers, Self::max_workers(), "processes")?;
         let partitions = split(spec.problem.range(), spec.workers);
         let (events_tx, events) = mpsc::unbounded_channel();
         let mut run = Run {
