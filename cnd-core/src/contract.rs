@@ -108,6 +108,10 @@ pub struct WorkerSpec {
     pub source: Option<String>,
     /// `CND_EXIT_WITH_PARENT=1`: stop when stdin closes (local worker processes).
     pub exit_with_parent: bool,
+    /// `CND_CHUNKS=stdin`: take chunks of the range from the coordinator over stdin and
+    /// stdout (the process backend) instead of searching the partition [`false`: the
+    /// partition, as a pod does].
+    pub chunks_from_stdin: bool,
 }
 
 impl WorkerSpec {
@@ -131,6 +135,7 @@ impl WorkerSpec {
         "CND_SQS_QUEUE_URL",
         "CND_SQS_ENDPOINT_URL",
         "CND_EXIT_WITH_PARENT",
+        "CND_CHUNKS",
         "POD_NAME",
         "PROCESS_ID",
         "D",
@@ -153,6 +158,7 @@ impl WorkerSpec {
             results: Results::Stdout,
             source: None,
             exit_with_parent: false,
+            chunks_from_stdin: false,
         }
     }
 
@@ -209,6 +215,9 @@ impl WorkerSpec {
         }
         if self.exit_with_parent {
             env.push(("CND_EXIT_WITH_PARENT", "1".into()));
+        }
+        if self.chunks_from_stdin {
+            env.push(("CND_CHUNKS", "stdin".into()));
         }
         env.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
     }
@@ -300,6 +309,14 @@ impl WorkerSpec {
         let exit_with_parent = vars
             .first(&["CND_EXIT_WITH_PARENT"])
             .is_some_and(|(_, v)| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes"));
+        let chunks_from_stdin = match vars.first(&["CND_CHUNKS"]) {
+            Some((var, v)) => match v.to_ascii_lowercase().as_str() {
+                "stdin" => true,
+                "partition" => false,
+                _ => return Err(bad(var, format!("'{v}' is not a source of work (allowed: partition, stdin)"))),
+            },
+            None => false,
+        };
         Ok(Self {
             run_id,
             problem,
@@ -311,6 +328,7 @@ impl WorkerSpec {
             results,
             source,
             exit_with_parent,
+            chunks_from_stdin,
         })
     }
 }
@@ -409,11 +427,17 @@ empty block; reference-system aliases in brackets):
   POD_NAME                        who found it, in the report [worker <i> (pid <pid>)]
   CND_EXIT_WITH_PARENT            1: stop (exit 4) when stdin closes (set by the process
                                   backend, so that no worker outlives its coordinator)
+  CND_CHUNKS                      partition | stdin: take chunks from the coordinator, one
+                                  JSON line each on stdin, and answer each on stdout
+                                  (set by the process backend)                  [partition]
 
 The worker searches split([CND_START, CND_END), CND_WORKER_COUNT)[CND_WORKER_INDEX] and
 prints ONE JSON report line on stdout (status found | exhausted | failed, with run_id,
 worker, source, range, hashes, elapsed_s); with CND_RESULTS=termination-log it also writes
 it to the termination log, with sqs it also publishes it (body: the line; attribute run_id).
+With CND_CHUNKS=stdin it searches the chunks its coordinator sends instead, answers each
+with one JSON line on stdout, publishes a chunk's golden nonce as a report (sqs) and ends
+when stdin closes.
 
 Exit codes: 0 found · 1 runtime error (e.g. SQS unreachable) · 2 a missing or bad variable
 (one line naming it) · 3 its range holds no golden nonce · 4 stopped by SIGTERM or SIGINT
@@ -524,6 +548,9 @@ mod tests {
         assert!(err(&[("CND_RUN_ID", "a"), ("CND_FORMAT", "bitcoin")]).starts_with("CND_BLOCK_HEX: missing"));
         assert!(err(&[("CND_RUN_ID", "a"), ("D", "1"), ("CND_MODE", "best")]).contains("allowed: first, lowest"));
         assert!(err(&[("CND_RUN_ID", "a"), ("D", "1"), ("CND_KERNEL", "sse9")]).starts_with("CND_KERNEL:"));
+        assert!(
+            err(&[("CND_RUN_ID", "a"), ("D", "1"), ("CND_CHUNKS", "socket")]).contains("allowed: partition, stdin")
+        );
     }
 
     #[test]
@@ -576,6 +603,7 @@ mod tests {
             results in results(),
             source in proptest::option::of("[a-z0-9-]{1,30}"),
             exit_with_parent in any::<bool>(),
+            chunks_from_stdin in any::<bool>(),
             run_id in "[a-z0-9]{1,20}",
         ) {
             let spec = WorkerSpec {
@@ -589,6 +617,7 @@ mod tests {
                 results,
                 source,
                 exit_with_parent,
+                chunks_from_stdin,
             };
             prop_assert_eq!(round_trip(&spec), spec);
         }
