@@ -8,11 +8,13 @@
 //!   nonce it reports and the thread that found it are recorded together.
 //! - [`ProcessDispatcher`]: N worker processes of this machine, each given the worker env
 //!   contract ([`cnd_core::WorkerSpec`]) exactly as a pod of a Kubernetes Job is, so that the
-//!   process backend is a faithful local stand-in for a cluster.
+//!   process backend is a faithful local stand-in for a cluster; they share the range in
+//!   chunks that the coordinator hands out over their pipes, as the local threads share it.
 //! - [`run_worker`]: the worker runtime behind `cnd worker` — its partition on
 //!   [`default_threads`] threads (the CPUs the cgroup allows), signals and the coordinator's
 //!   end watched, one JSON report line, delivery through a [`cnd_core::ResultChannel`] that
-//!   the caller opens (termination log, SQS: those live with their backends).
+//!   the caller opens (termination log, SQS: those live with their backends); or, for the
+//!   process backend, [`serve_chunks`]: the chunks its coordinator sends, one line each.
 //! - [`measure`]: the one hash-rate measurement of the planner and the benches.
 //! - [`LocalResultChannel`]: an in-process [`cnd_core::ResultChannel`].
 //! - [`search`]: a blocking one-call search for applications.
@@ -36,7 +38,7 @@ pub use dispatcher::LocalDispatcher;
 pub use engine::{RangeResult, RangeSearch, available_threads, max_threads};
 pub use measure::{Measured, measure};
 pub use process::ProcessDispatcher;
-pub use worker::{WorkerError, default_threads, run_worker};
+pub use worker::{WorkerError, default_threads, run_worker, serve_chunks};
 
 /// Options of [`search`].
 #[derive(Debug, Clone)]

@@ -4,8 +4,10 @@
 //! [`run_worker`] takes a [`WorkerSpec`] (read from the env contract, or built in code),
 //! searches the worker's partition with every thread it may use, prints ONE JSON report line
 //! on stdout, delivers the report through a [`ResultChannel`] opened by the caller (the
-//! termination log, SQS) and returns the worker's [`Exit`].
+//! termination log, SQS) and returns the worker's [`Exit`]. With `CND_CHUNKS=stdin` it
+//! searches the chunks its coordinator sends instead ([`serve_chunks`]).
 
+mod chunks;
 mod stops;
 mod threads;
 
@@ -16,6 +18,7 @@ use cnd_core::{
     DispatchError, Exit, Kernel, Mode, Prepared, ReportOutcome, ResultChannel, Results, WorkerReport, WorkerSpec,
 };
 
+pub use self::chunks::serve_chunks;
 use self::stops::{StopCause, Stops};
 pub use self::threads::default_threads;
 use crate::engine::{RangeResult, RangeSearch};
@@ -48,6 +51,9 @@ pub enum WorkerError {
     /// The report could not be delivered (it was printed on stdout as failed).
     #[error("could not deliver its report")]
     Deliver(#[source] DispatchError),
+    /// A line from the coordinator that is not an order of the chunk protocol.
+    #[error("a malformed order from its coordinator: {0}")]
+    Protocol(String),
 }
 
 impl WorkerError {
@@ -75,8 +81,14 @@ impl WorkerError {
 /// the search); `spec.results` other than [`Results::Stdout`] needs one. If the delivery
 /// fails, the printed report is a failure that says why, and the error is returned.
 ///
+/// With `spec.chunks_from_stdin` it is [`serve_chunks`] on stdin and stdout instead.
+///
 /// Needs a tokio runtime with IO enabled (for the signals); hashing runs on plain threads.
 pub async fn run_worker(spec: WorkerSpec, channel: Option<Box<dyn ResultChannel>>) -> Result<Exit, WorkerError> {
+    if spec.chunks_from_stdin {
+        let stdin = std::io::BufReader::new(std::io::stdin());
+        return serve_chunks(spec, channel, stdin, std::io::stdout()).await;
+    }
     let (report, delivered) = work(spec, channel).await?;
     println!("{}", report.to_json_line());
     delivered.map(|()| Exit::of_report(&report.outcome))
@@ -88,14 +100,7 @@ async fn work(
     channel: Option<Box<dyn ResultChannel>>,
 ) -> Result<(WorkerReport, Result<(), WorkerError>), WorkerError> {
     let (Some(index), Some(partition)) = (spec.index, spec.partition()) else { return Err(WorkerError::NoIndex) };
-    if channel.is_none() && spec.results != Results::Stdout {
-        return Err(WorkerError::NoChannel(spec.results.name()));
-    }
-    let threads = spec.threads.unwrap_or_else(default_threads);
-    let max = crate::max_threads();
-    if threads > max {
-        return Err(WorkerError::TooManyThreads { threads, max, cpus: crate::available_threads() });
-    }
+    let threads = checked_threads(&spec, channel.is_some())?;
     let mut stops = Stops::install(spec.exit_with_parent);
     let kernel = spec.kernel.unwrap_or_else(Kernel::best);
     tracing::info!(run_id = %spec.run_id, worker = index, of = spec.workers, range = %partition, threads, %kernel, "searching");
@@ -160,6 +165,20 @@ async fn work(
     })
 }
 
+/// The spec's hashing threads, once it is known to be runnable: its result channel was
+/// opened (`has_channel`) if it needs one, and the threads are within this machine's limit.
+fn checked_threads(spec: &WorkerSpec, has_channel: bool) -> Result<u32, WorkerError> {
+    if !has_channel && spec.results != Results::Stdout {
+        return Err(WorkerError::NoChannel(spec.results.name()));
+    }
+    let threads = spec.threads.unwrap_or_else(default_threads);
+    let max = crate::max_threads();
+    if threads > max {
+        return Err(WorkerError::TooManyThreads { threads, max, cpus: crate::available_threads() });
+    }
+    Ok(threads)
+}
+
 /// What the worker reports for its search, stopped by `cause` or not.
 fn outcome(spec: &WorkerSpec, result: &RangeResult, cause: Option<StopCause>) -> ReportOutcome {
     match (result.found, cause) {
@@ -185,7 +204,7 @@ fn chain(e: &dyn std::error::Error) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::sync::Mutex;
     use std::time::{Duration, Instant};
 
@@ -196,13 +215,13 @@ mod tests {
 
     /// Every test that runs a worker installs signal handlers: one at a time, so that the
     /// SIGTERM of one cannot stop another.
-    static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    pub(super) static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
     /// A channel that records what is published, or fails.
     #[derive(Clone, Default)]
-    struct Recorder {
-        published: Arc<Mutex<Vec<WorkerReport>>>,
-        fail: bool,
+    pub(super) struct Recorder {
+        pub(super) published: Arc<Mutex<Vec<WorkerReport>>>,
+        pub(super) fail: bool,
     }
 
     #[async_trait]
@@ -223,10 +242,10 @@ mod tests {
     }
 
     impl Recorder {
-        fn boxed(&self) -> Option<Box<dyn ResultChannel>> {
+        pub(super) fn boxed(&self) -> Option<Box<dyn ResultChannel>> {
             Some(Box::new(self.clone()))
         }
-        fn published(&self) -> Vec<WorkerReport> {
+        pub(super) fn published(&self) -> Vec<WorkerReport> {
             self.published.lock().unwrap().clone()
         }
     }
