@@ -1,49 +1,60 @@
-//! One worker process, watched: its report lines become events, its exit too; it is killed
-//! when its slot lets go of the kill switch.
+//! One worker process, watched: orders go to its stdin, its note lines become events, its
+//! exit too; it is killed when its slot lets go of the kill switch.
 
 use std::process::ExitStatus;
 use std::time::Duration;
 
-use cnd_core::WorkerReport;
-use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::process::Child;
 use tokio::sync::{mpsc, oneshot};
 
 use super::Event;
+use super::protocol::{self, Note, Order};
 
 /// How long a worker's remaining stdout is read after it exits.
 const DRAIN: Duration = Duration::from_secs(1);
 
-/// Reads a child's report lines and waits for it; kills it when `kill` fires or is dropped.
+/// Writes `orders` to a child's stdin, reads its note lines and waits for it; kills it when
+/// `kill` fires or is dropped.
 pub(super) async fn supervise(
     worker: u32,
     generation: u32,
     mut child: Child,
     mut kill: oneshot::Receiver<()>,
+    mut orders: mpsc::UnboundedReceiver<Order>,
     events: mpsc::UnboundedSender<Event>,
 ) {
     // Held open for the child's life: with CND_EXIT_WITH_PARENT it stops when this closes.
-    let _stdin = child.stdin.take();
+    let mut stdin = child.stdin.take();
     let mut lines = child.stdout.take().map(|s| BufReader::new(s).lines());
     let forward = |line: &str| {
         let line = line.trim();
         if line.is_empty() {
             return;
         }
-        match WorkerReport::from_json(line) {
-            Ok(report) => {
-                let _ = events.send(Event::Report { worker, generation, report: Box::new(report) });
-            }
-            Err(_) => tracing::debug!(worker, "worker output that is not a report: {line}"),
-        }
+        let event = match protocol::decode::<Note>(line) {
+            Ok(note) => Event::Note { worker, generation, note },
+            Err(bad) => Event::Fault { worker, generation, bad },
+        };
+        let _ = events.send(event);
     };
-    let mut killed = false;
+    let (mut killed, mut ordering) = (false, true);
     let status = loop {
         tokio::select! {
             _ = &mut kill, if !killed => {
                 killed = true;
                 let _ = child.start_kill();
             }
+            order = orders.recv(), if ordering => match (order, stdin.as_mut()) {
+                (Some(order), Some(pipe)) => {
+                    let line = protocol::encode(&order) + "\n";
+                    // A write fails only when the child has gone: its exit comes next.
+                    if pipe.write_all(line.as_bytes()).await.is_err() {
+                        ordering = false;
+                    }
+                }
+                _ => ordering = false,
+            },
             line = next_line(&mut lines) => match line {
                 Some(l) => forward(&l),
                 None => lines = None,
@@ -51,7 +62,8 @@ pub(super) async fn supervise(
             status = child.wait() => break status,
         }
     };
-    // The report line may still be in the pipe when the exit is seen.
+    drop(stdin);
+    // The last notes may still be in the pipe when the exit is seen.
     if lines.is_some() {
         let _ = tokio::time::timeout(DRAIN, async {
             while let Some(l) = next_line(&mut lines).await {
