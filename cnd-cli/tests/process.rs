@@ -155,6 +155,28 @@ fn process_backend_over_stdout_finds_the_same_lowest_nonce_and_reaps_its_workers
     assert_nothing_left(j["run_id"].as_str().unwrap(), None);
 }
 
+/// D = 20 over [0, 2 000 000): 32 chunks of 62 500, the answer (505 928) in the ninth, so
+/// each of the 2 workers searches several chunks before it: the same nonce as `local`.
+#[test]
+fn process_backend_finds_the_local_backends_lowest_nonce_over_many_chunks() {
+    let args = ["--workers", "2", "-d", "20", "--end", "2000000", "--mode", "lowest", "--json", "--timeout", "60s"];
+    let mut nonces = Vec::new();
+    for backend in ["local", "process"] {
+        let mut c = Coordinator::start(&[&["--backend", backend][..], &args].concat(), &[]);
+        let status = c.finish(Duration::from_secs(60));
+        assert_eq!(status.code(), Some(0), "{backend}: {:?}", c.stderr());
+        let j = c.json();
+        nonces.push(j["nonce"].as_u64().unwrap());
+        if backend == "process" {
+            assert!(j["worker"].as_str().unwrap().starts_with("worker "), "{j}");
+            assert_nothing_left(j["run_id"].as_str().unwrap(), None);
+        }
+    }
+    assert_eq!(nonces[0], nonces[1], "local and process disagree");
+    let problem = text_problem(20);
+    assert_eq!(Some(nonces[0]), (0..2_000_000).find(|n| verify(&problem, *n).is_valid()));
+}
+
 #[test]
 fn process_backend_with_sqs_finds_a_verified_nonce_and_leaves_no_queue_and_no_child() {
     let moto = moto::Moto::shared();
@@ -246,6 +268,8 @@ fn process_backend_rejects_a_report_that_does_not_verify_and_goes_on_to_a_real_o
     assert_nothing_left(&run_id, Some(&moto.endpoint));
 }
 
+/// Worker 0 is SIGKILLed in its first chunks: they go out again, it is restarted, and the
+/// run still finds the lowest nonce.
 #[test]
 fn process_backend_restarts_a_sigkilled_worker_once_and_still_finds_the_nonce() {
     let mut c = Coordinator::start(
@@ -273,7 +297,10 @@ fn process_backend_restarts_a_sigkilled_worker_once_and_still_finds_the_nonce() 
     let status = c.finish(Duration::from_secs(120));
     assert_eq!(status.code(), Some(0), "{:?}", c.stderr());
     assert!(
-        c.stderr().iter().any(|l| l.contains("worker 0") && l.contains("restarting its range")),
+        c.stderr().iter().any(|l| l.contains("worker 0")
+            && l.contains("SIGKILL")
+            && l.contains("handing its chunks [0, ")
+            && l.contains("out again, and restarting it once")),
         "{:?}",
         c.stderr()
     );
@@ -288,7 +315,7 @@ fn process_backend_fails_naming_a_worker_that_dies_twice() {
     let first = *workers.iter().find(|w| procs::env_var(**w, "CND_WORKER_INDEX").as_deref() == Some("1")).unwrap();
     let run_id = procs::env_var(first, "CND_RUN_ID").unwrap();
     procs::signal(first, "KILL");
-    assert!(c.wait_stderr("restarting its range", Duration::from_secs(30)), "{:?}", c.stderr());
+    assert!(c.wait_stderr("restarting it once", Duration::from_secs(30)), "{:?}", c.stderr());
     let again = procs::wait_for(Duration::from_secs(30), || {
         procs::children_of(c.pid())
             .into_iter()
