@@ -162,7 +162,7 @@ fn process_backend_finds_the_local_backends_lowest_nonce_over_many_chunks() {
     let args = ["--workers", "2", "-d", "20", "--end", "2000000", "--mode", "lowest", "--json", "--timeout", "60s"];
     let mut nonces = Vec::new();
     for backend in ["local", "process"] {
-        let mut c = Coordinator::start(&[&["--backend", backend][..], &args].concat(), &[]);
+        let mut c = Coordinator::start(&[&["--backend", backend][..], &args[..]].concat(), &[]);
         let status = c.finish(Duration::from_secs(60));
         assert_eq!(status.code(), Some(0), "{backend}: {:?}", c.stderr());
         let j = c.json();

@@ -68,6 +68,11 @@ fn main() -> ExitCode {
         ("workers exhaust a range without one", exhausts),
         ("a worker that rejects its environment fails the run", rejected),
     ] {
+        // `cargo test -p cnd-local --test process -- WORDS`: the scenarios whose name has them.
+        let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+        if !filters.iter().all(|f| name.contains(f.as_str())) {
+            continue;
+        }
         print!("test {name} ... ");
         scenario(&runtime());
         println!("ok");

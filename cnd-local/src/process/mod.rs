@@ -300,7 +300,10 @@ impl Launcher {
         }
         let chunks = match &chunks[..] {
             [] => "it held no chunk".to_string(),
-            c => format!("handing its chunks {} out again", c.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")),
+            c => format!(
+                "handing its chunks {} out again",
+                c.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            ),
         };
         tracing::warn!("worker {worker}{pid} {why}: {chunks}, and restarting it once");
         run.slots[worker as usize].restarts += 1;
@@ -424,7 +427,9 @@ impl Run {
                             )));
                         }
                         if published && nonce.is_some() {
-                            return Err(fault(format!("broke the chunk protocol: chunk {chunk} has a nonce and was published")));
+                            return Err(fault(format!(
+                                "broke the chunk protocol: chunk {chunk} has a nonce and was published"
+                            )));
                         }
                         self.schedule
                             .searched(worker, chunk, range, published)

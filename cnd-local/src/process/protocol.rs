@@ -111,7 +111,14 @@ mod tests {
         let line = encode(&order);
         assert_eq!(line, r#"{"v":1,"type":"chunk","chunk":7,"range":{"start":70,"end":80}}"#);
         assert_eq!(decode::<Order>(&line).unwrap(), order);
-        let done = |nonce, published| Note::Done { chunk: 7, range: range(70, 80), hashes: 10, elapsed_s: 0.5, nonce, published };
+        let done = |nonce, published| Note::Done {
+            chunk: 7,
+            range: range(70, 80),
+            hashes: 10,
+            elapsed_s: 0.5,
+            nonce,
+            published,
+        };
         for note in [
             done(None, false),
             done(Some(u64::MAX - 1), false),
@@ -135,7 +142,8 @@ mod tests {
         assert!(why(r#"{"v":1,"type":"explode"}"#).starts_with("not a protocol message (unknown variant `explode`"));
         assert!(why(r#"{"v":1,"type":"done","chunk":1}"#).starts_with("not a protocol message (missing field"));
         // An old worker's report line is not a note.
-        let report = r#"{"run_id":"r","worker":0,"range":{"start":0,"end":9},"hashes":9,"elapsed_s":0.1,"status":"exhausted"}"#;
+        let report =
+            r#"{"run_id":"r","worker":0,"range":{"start":0,"end":9},"hashes":9,"elapsed_s":0.1,"status":"exhausted"}"#;
         assert!(why(report).starts_with("no protocol version"));
         let long = "x".repeat(1_000);
         assert_eq!(decode::<Order>(&long).unwrap_err().line.len(), 200);

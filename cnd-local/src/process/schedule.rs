@@ -146,8 +146,12 @@ impl Schedule {
 
     /// `worker` died: its chunks not searched go back to be handed out first.
     pub(super) fn give_back(&mut self, worker: u32) -> Vec<NonceRange> {
-        let ids: Vec<u64> =
-            self.handed.iter().filter(|(_, h)| h.worker == worker && h.published.is_none()).map(|(id, _)| *id).collect();
+        let ids: Vec<u64> = self
+            .handed
+            .iter()
+            .filter(|(_, h)| h.worker == worker && h.published.is_none())
+            .map(|(id, _)| *id)
+            .collect();
         let ranges: Vec<NonceRange> = ids.iter().filter_map(|id| self.handed.remove(id)).map(|h| h.range).collect();
         self.returned.extend(ranges.iter().map(|r| (r.start, *r)));
         ranges
