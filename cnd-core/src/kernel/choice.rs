@@ -15,7 +15,7 @@
 //! and the kernels available, which a hypervisor can change under the same brand) and the
 //! binary (the crate version plus the executable's size and modification time, so that a
 //! rebuild or an upgrade measures again). Size and mtime, not a hash of the executable: they
-//! cost one `stat`, where hashing a 20-30 MB binary would cost about as much as the probe it
+//! cost one `stat`, where hashing the ≈ 30 MB binary would cost about as much as the probe it
 //! saves. A record for another key is ignored (and kept: the file holds the last few keys, so
 //! a debug and a release build on one machine do not evict each other).
 
