@@ -1,5 +1,14 @@
 //! Hash rate of every kernel this CPU runs (`cargo bench -p cnd --bench kernels`): nonces per
-//! second, one thread, text (default block, 10-digit nonces) and Bitcoin (genesis header).
+//! CPU-second of one thread, text (default block, 10-digit nonces) and Bitcoin (genesis
+//! header).
+//!
+//! This measures exactly what `cnd bench` reports in its "per CPU-second" column, one thread:
+//! the same problems and nonces ([`cnd::measure_problem`], [`cnd::measure_range`]), the same
+//! loop over the same chunks of 2^16 nonces ([`cnd::scan_chunks`]) and the same clock, the
+//! thread's CPU time (criterion is handed it through `iter_custom`; one iteration is one
+//! chunk). Only the statistics differ: criterion's estimate over its samples against `cnd
+//! bench`'s hashes over CPU-seconds. `docs/performance.md` ("cargo bench and cnd bench") shows
+//! the two side by side.
 //!
 //! The `bound` group measures, in the same run, the single-stream SHA-256 bound the kernel
 //! goals are stated against: `sha2`'s compression function over a long buffer (it uses SHA-NI
@@ -7,34 +16,36 @@
 //! compressions per nonce. Compare each kernel's rate with it as a ratio.
 
 use std::hint::black_box;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant};
 
-use cnd::{Kernel, NonceRange, Prepared, Problem};
+use cnd::{Format, Kernel, MEASURE_CHUNK, Prepared, measure_problem, measure_range, scan_chunks, thread_cpu_seconds};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
-const GENESIS: &str = "0100000000000000000000000000000000000000000000000000000000000000000000003ba3edfd7a7b12b27ac72c3e67768f617fc81bc3888a51323a9fb8aa4b1e5e4a29ab5f49ffff001d1dac2b7c";
+/// CPU time of this thread (wall-clock time where the platform does not say).
+fn cpu_clock() -> impl Fn() -> Duration {
+    let wall = Instant::now();
+    move || thread_cpu_seconds().map_or_else(|| wall.elapsed(), Duration::from_secs_f64)
+}
 
 fn kernels(c: &mut Criterion) {
-    const N: u64 = 1 << 16;
-    let problems = [
-        ("text", Problem::text(cnd::DEFAULT_BLOCK, 256).unwrap()),
-        ("bitcoin", Problem::bitcoin(&hex_decode(GENESIS), Some(256)).unwrap()),
-    ];
-    for (format, problem) in problems {
-        let prepared = Prepared::new(&problem);
-        let mut group = c.benchmark_group(format!("kernel/{format}"));
-        group.throughput(Throughput::Elements(N));
+    for format in [Format::Text, Format::Bitcoin] {
+        let prepared = Prepared::new(&measure_problem(format));
+        let range = measure_range(format);
+        let mut group = c.benchmark_group(format!("kernel/{}", format.as_str()));
+        group.throughput(Throughput::Elements(MEASURE_CHUNK));
         for kernel in Kernel::available() {
-            let stop = AtomicBool::new(false);
-            let mut start = 1_000_000_000u64;
+            let next = AtomicU64::new(0);
             group.bench_function(kernel.name(), |b| {
-                b.iter(|| {
-                    let range = NonceRange::new(start, start + N).unwrap();
-                    start += N;
-                    if start > 3_000_000_000 {
-                        start = 1_000_000_000;
-                    }
-                    black_box(kernel.scan(&prepared, range, &stop))
+                b.iter_custom(|iters| {
+                    let clock = cpu_clock();
+                    let t0 = clock();
+                    let mut left = iters;
+                    black_box(scan_chunks(kernel, &prepared, range, &next, || {
+                        left = left.wrapping_sub(1);
+                        left != u64::MAX
+                    }));
+                    clock() - t0
                 })
             });
         }
@@ -52,16 +63,17 @@ fn bound(c: &mut Criterion) {
     group.bench_function("sha2-single-stream", |b| {
         let mut state =
             [0x6a09e667u32, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
-        b.iter(|| {
-            sha2::block_api::compress256(&mut state, black_box(&blocks));
-            black_box(state)
+        b.iter_custom(|iters| {
+            let clock = cpu_clock();
+            let t0 = clock();
+            for _ in 0..iters {
+                sha2::block_api::compress256(&mut state, black_box(&blocks));
+            }
+            black_box(state);
+            clock() - t0
         })
     });
     group.finish();
-}
-
-fn hex_decode(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
 }
 
 criterion_group!(benches, bound, kernels);

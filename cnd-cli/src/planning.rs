@@ -8,7 +8,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use cnd_core::{HashRate, HumanSeconds, Kernel, NonceRange, Plan, Prepared, Problem, SearchModel, percent};
+use cnd_core::{
+    Format, HashRate, HumanSeconds, Kernel, Plan, Prepared, Problem, SearchModel, measure_problem, measure_range,
+    percent,
+};
 use cnd_local::{available_threads, measure};
 use serde::{Deserialize, Serialize};
 
@@ -191,13 +194,9 @@ pub struct Calibration {
 }
 
 /// Where the calibration is stored: `$XDG_CACHE_HOME/cnd/calibration.json`, or
-/// `$HOME/.cache/cnd/calibration.json`.
+/// `$HOME/.cache/cnd/calibration.json` (beside the kernels' `kernels.json`).
 pub fn calibration_path() -> Option<PathBuf> {
-    let base = match std::env::var_os("XDG_CACHE_HOME") {
-        Some(dir) if PathBuf::from(&dir).is_absolute() => PathBuf::from(dir),
-        _ => PathBuf::from(std::env::var_os("HOME")?).join(".cache"),
-    };
-    Some(base.join("cnd").join("calibration.json"))
+    Some(cnd_core::cache_dir()?.join("calibration.json"))
 }
 
 impl Calibration {
@@ -241,20 +240,17 @@ fn per_cpu_rate(kernel: Kernel, tell: bool) -> (f64, &'static str) {
     (per_cpu, "measured")
 }
 
-/// Hashes/s of `threads` threads of `kernel` on `problem`'s message layout (the default
-/// block when `None`), for about `duration`.
+/// Hashes/s of `threads` threads of `kernel` on `problem`'s message layout (the measuring
+/// problem of `cnd bench` when `None`), for about `duration`, on the nonces `cnd bench`
+/// measures ([`measure_range`]: 10 digits for text), so that the planner, `cnd bench` and
+/// `cargo bench` count the same thing.
 pub fn measure_rate_of(problem: Option<&Problem>, kernel: Kernel, threads: u32, duration: Duration) -> f64 {
     // The same message layout, with a goal no digest meets: a scan of known length.
     let probe = match problem {
-        Some(p) => Problem::from_parts(p.format(), p.block().to_vec(), Some(256)),
-        None => Problem::text(b"cnd-calibration".to_vec(), 256),
-    }
-    .expect("a valid problem");
-    let range = match probe.format() {
-        cnd_core::Format::Bitcoin => NonceRange::DEFAULT,
-        cnd_core::Format::Text => NonceRange { start: 0, end: 1 << 62 },
+        Some(p) => Problem::from_parts(p.format(), p.block().to_vec(), Some(256)).expect("a valid problem"),
+        None => measure_problem(Format::Text),
     };
-    measure(kernel, &Prepared::new(&probe), range, threads, duration).rate()
+    measure(kernel, &Prepared::new(&probe), measure_range(probe.format()), threads, duration).rate()
 }
 
 /// Hashes/s of `threads` threads of `kernel` hashing for about `duration`.

@@ -41,8 +41,13 @@ pub use dispatch::{
     StopReason, coordinate, new_run_id,
 };
 pub use exit::Exit;
+pub use kernel::choice::{ChoiceSource, KernelChoice, KernelRate, cache_dir, record_calibration};
+pub use kernel::measure::{
+    GENESIS_HEADER_HEX, MEASURE_CHUNK, Sample, measure_problem, measure_range, sample as measure_sample, scan_chunks,
+};
 pub use kernel::thread_cpu_seconds;
 pub use kernel::{EarlyTest, Kernel, KernelError, Prepared, Scan, decimal_digits, digit_segments, state_to_digest};
+pub use kernel::{choice as kernel_choice, measure as kernel_measure};
 pub use partition::{ChunkQueue, split};
 pub use planner::{Plan, PlanError, SearchModel};
 pub use problem::{

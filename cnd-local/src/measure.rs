@@ -1,13 +1,12 @@
 //! One hash-rate measurement for the planner, the benches and the Kubernetes planner: a
-//! kernel hashing a range on some threads for a while, in wall-clock and CPU time.
+//! kernel hashing a range on some threads for a while, in wall-clock and CPU time. Each
+//! thread runs [`cnd_core::measure_sample`], the loop that `cargo bench --bench kernels` and
+//! the probe behind `Kernel::best` run too: the same chunks of the same nonces, the same unit.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
-use cnd_core::{Kernel, NonceRange, Prepared, thread_cpu_seconds};
-
-/// Nonces a thread claims at a time.
-const CHUNK: u64 = 1 << 16;
+use cnd_core::{Kernel, NonceRange, Prepared, Sample, measure_sample};
 
 /// What one measurement counted.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -33,42 +32,34 @@ impl Measured {
 }
 
 /// Hashes `prepared` with `kernel` on `threads` threads (at least 1) for about `duration`:
-/// each thread claims chunks of 2^16 nonces of `range` in turn, wrapping around inside it
-/// (so a measurement never runs out of nonces, and the nonces keep the range's length in
-/// digits), until `duration` has passed. Golden nonces are counted as hashes, nothing more:
-/// give a problem no digest meets (difficulty 256) to measure a search.
+/// each thread claims chunks of [`cnd_core::MEASURE_CHUNK`] nonces of `range` in turn,
+/// wrapping around inside it (so a measurement never runs out of nonces, and the nonces keep
+/// the range's length in digits), until `duration` has passed. Golden nonces are counted as
+/// hashes, nothing more: give a problem no digest meets (difficulty 256) to measure a search;
+/// [`cnd_core::measure_problem`] and [`cnd_core::measure_range`] are the ones every rate of
+/// `cnd bench` is measured on.
 pub fn measure(kernel: Kernel, prepared: &Prepared, range: NonceRange, threads: u32, duration: Duration) -> Measured {
-    let chunks = range.len().div_ceil(CHUNK).max(1);
     let next = AtomicU64::new(0);
-    let hashes = AtomicU64::new(0);
-    let cpu_ns = AtomicU64::new(0);
-    let never = AtomicBool::new(false);
     let began = Instant::now();
-    std::thread::scope(|scope| {
-        for t in 0..threads.max(1) {
-            let (next, hashes, cpu_ns, never) = (&next, &hashes, &cpu_ns, &never);
-            std::thread::Builder::new()
-                .name(format!("cnd-measure-{t}"))
-                .spawn_scoped(scope, move || {
-                    let cpu0 = thread_cpu_seconds();
-                    let mut done = 0;
-                    while began.elapsed() < duration {
-                        let first = range.start + next.fetch_add(1, Ordering::Relaxed) % chunks * CHUNK;
-                        let chunk = NonceRange { start: first, end: first.saturating_add(CHUNK).min(range.end) };
-                        done += kernel.scan(prepared, chunk, never).hashes;
-                    }
-                    hashes.fetch_add(done, Ordering::Relaxed);
-                    if let (Some(a), Some(b)) = (cpu0, thread_cpu_seconds()) {
-                        cpu_ns.fetch_add(((b - a).max(0.0) * 1e9) as u64, Ordering::Relaxed);
-                    }
-                })
-                .expect("spawn a measuring thread");
-        }
+    let samples: Vec<Sample> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads.max(1))
+            .map(|t| {
+                let next = &next;
+                std::thread::Builder::new()
+                    .name(format!("cnd-measure-{t}"))
+                    .spawn_scoped(scope, move || {
+                        let left = duration.saturating_sub(began.elapsed());
+                        measure_sample(kernel, prepared, range, next, left)
+                    })
+                    .expect("spawn a measuring thread")
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("a measuring thread")).collect()
     });
     Measured {
-        hashes: hashes.load(Ordering::Relaxed),
+        hashes: samples.iter().map(|s| s.hashes).sum(),
         wall_s: began.elapsed().as_secs_f64(),
-        cpu_s: cpu_ns.load(Ordering::Relaxed) as f64 / 1e9,
+        cpu_s: samples.iter().map(|s| s.cpu_s).sum(),
     }
 }
 

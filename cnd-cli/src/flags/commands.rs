@@ -63,7 +63,9 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 3, value_name = "K")]
     pub repeats: u32,
 
-    /// Measure this machine's hash rate per CPU and store it for `cnd plan`.
+    /// Measure every kernel on one thread (recorded in the cache for the choice of kernel:
+    /// `cnd` then uses the fastest) and this machine's hash rate per CPU with it (stored for
+    /// `cnd plan`).
     #[arg(long, conflicts_with = "scaling")]
     pub calibrate: bool,
 

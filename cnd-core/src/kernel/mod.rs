@@ -3,8 +3,9 @@
 //! A kernel scans a range of nonces in increasing order and returns the first golden nonce
 //! it meets (so, within that range, the lowest), counting the hashes it did. Everything that
 //! does not change across nonces is computed once in [`Prepared`]. The choice of kernel is
-//! made once per run ([`Kernel::best`], or forced with `CND_KERNEL` / `--kernel`); every
-//! kernel is checked against the `sha2` reference in the tests.
+//! made once per process by measurement ([`Kernel::best`], see [`choice`]), or forced with
+//! `CND_KERNEL` / `--kernel`; every kernel is checked against the `sha2` reference in the
+//! tests. Every rate measurement hashes the same nonces the same way ([`measure`]).
 
 use std::sync::atomic::AtomicBool;
 
@@ -15,6 +16,8 @@ use crate::problem::{BITCOIN_HEADER_LEN, BitOrder, Format, Goal, NonceRange, Pro
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+pub mod choice;
+pub mod measure;
 mod portable;
 #[cfg(target_arch = "x86_64")]
 mod runs;
@@ -105,9 +108,21 @@ impl Kernel {
         Self::ALL.iter().copied().filter(|k| k.is_available()).collect()
     }
 
-    /// The fastest kernel this CPU can run.
+    /// The fastest kernel this CPU can run, by measurement: the cached calibration for this
+    /// CPU and binary, or a probe of about 200 ms on first use (see [`choice`]); the static
+    /// order ([`Kernel::ALL`]) where there is nothing to measure or the probe cannot.
     pub fn best() -> Kernel {
-        Self::available().first().copied().unwrap_or(Kernel::Portable)
+        choice::choice().kernel
+    }
+
+    /// The fastest kernel for `format` by the same measurement as [`Kernel::best`].
+    pub fn best_for(format: Format) -> Kernel {
+        choice::choice().best_for(format)
+    }
+
+    /// The choice behind [`Kernel::best`], and why (made on first use).
+    pub fn choice() -> &'static choice::KernelChoice {
+        choice::choice()
     }
 
     /// A kernel by name; an error if the name is unknown or the CPU lacks its features.
@@ -347,12 +362,23 @@ pub fn state_to_digest(state: &[u32; 8]) -> Digest {
     d
 }
 
-/// CPU time the calling thread has run, in seconds, from `/proc/thread-self/schedstat`
-/// (Linux): rates per CPU-second are disturbed less by other processes than wall-clock ones.
-/// `None` where that file cannot be read (other systems).
+/// CPU time the calling thread has run, in seconds: rates per CPU-second are disturbed less
+/// by other processes than wall-clock ones. From `clock_gettime(CLOCK_THREAD_CPUTIME_ID)` on
+/// Unix, which is exact to the nanosecond. (`/proc/thread-self/schedstat`, used before, only
+/// advances at scheduler ticks, 4 ms steps here: ±25 % on the probe's 16 ms slices.) `None`
+/// where the platform does not say.
 pub fn thread_cpu_seconds() -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    Some(s.split_whitespace().next()?.parse::<u64>().ok()? as f64 / 1e9)
+    #[cfg(unix)]
+    {
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: `ts` is a valid, writable timespec; the call only writes it.
+        let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        (rc == 0).then(|| ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9)
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
 }
 
 /// The nonces of `range` split where the decimal digit count changes (9 → 10, 99 → 100, …),

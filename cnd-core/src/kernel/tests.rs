@@ -282,10 +282,11 @@ fn unknown_or_unavailable_kernel_names_the_choices() {
 }
 
 #[test]
-fn the_best_kernel_is_available_and_first() {
+fn the_best_kernel_is_available() {
     let best = Kernel::best();
     assert!(best.is_available());
-    assert_eq!(Kernel::available()[0], best);
+    assert!(best != Kernel::Portable || Kernel::available().len() == 1, "{}", Kernel::choice().why());
+    assert!(Kernel::best_for(Format::Text).is_available() && Kernel::best_for(Format::Bitcoin).is_available());
     #[cfg(not(target_arch = "x86_64"))]
     assert_eq!(best, Kernel::Portable);
 }
@@ -306,6 +307,24 @@ fn thread_cpu_seconds_counts_this_threads_work() {
     // A new thread's clock has not counted this thread's work.
     let other = std::thread::spawn(thread_cpu_seconds).join().unwrap().expect("schedstat in a new thread");
     assert!(other < spent, "new thread {other} s, this thread {spent} s");
+}
+
+/// The probe measures slices of about 16 ms: its clock must be much finer than that (a
+/// scheduler tick, which `/proc/thread-self/schedstat` advances by, is 4 ms here).
+#[cfg(unix)]
+#[test]
+fn thread_cpu_seconds_is_fine_grained() {
+    let mut steps = vec![];
+    let mut last = thread_cpu_seconds().expect("CPU time on Unix");
+    while steps.len() < 11 {
+        let now = thread_cpu_seconds().expect("CPU time on Unix");
+        if now > last {
+            steps.push(now - last);
+            last = now;
+        }
+    }
+    steps.sort_by(f64::total_cmp);
+    assert!(steps[5] < 1e-4, "median step {} s: {steps:?}", steps[5]);
 }
 
 /// Rough rates per CPU-second of every kernel (and SHA-NI stream counts): a tuning aid,

@@ -2,6 +2,11 @@
 //! `--kernel` names), on one thread and on all threads, for the text format (default block,
 //! 10-digit nonces) and the Bitcoin format (the genesis header), mean ± σ over `--repeats`.
 //!
+//! Every rate is measured as the probe behind `Kernel::best` and `cargo bench --bench
+//! kernels` measure it (`cnd_core::measure_sample`: the same nonces, chunks and clock); the
+//! table says which kernel this measurement finds fastest on one thread, by how much, and
+//! which kernel `cnd` chose here and why.
+//!
 //! Repeats are interleaved (every configuration once, then again) so that a change in the
 //! machine's load during the benchmark spreads over all configurations instead of biasing
 //! one. `benches/compare.sh` runs this with `--json` next to `openssl speed` and prints each
@@ -9,19 +14,16 @@
 
 use std::time::Duration;
 
-use cnd_core::{Exit, Kernel, NonceRange, Prepared, Problem, mean_sd};
+use cnd_core::{Exit, Format, Kernel, KernelChoice, KernelRate, Prepared, mean_sd, measure_problem, measure_range};
 use cnd_local::{Measured, available_threads, measure};
 use serde::Serialize;
 
 use crate::config::kernel_from;
 use crate::flags::{BenchArgs, Output};
 
-/// The Bitcoin genesis block header (its nonce is irrelevant here: difficulty 256).
-const GENESIS: &str = "0100000000000000000000000000000000000000000000000000000000000000000000003ba3edfd7a7b12b27ac72c3e67768f617fc81bc3888a51323a9fb8aa4b1e5e4a29ab5f49ffff001d1dac2b7c";
-
 /// One configuration's measured rate.
 #[derive(Debug, Serialize)]
-struct KernelRate {
+struct ConfigRate {
     kernel: &'static str,
     format: &'static str,
     threads: u32,
@@ -37,20 +39,35 @@ struct KernelRate {
     per_cpu_second: f64,
 }
 
+/// The fastest kernel of this measurement on one thread, per CPU-second.
+#[derive(Debug, Serialize)]
+struct MeasuredBest {
+    kernel: &'static str,
+    /// "1.12× sha-ni (text), 1.31× sha-ni (bitcoin)": its lead over the next kernel.
+    margin: Option<String>,
+    /// The one-thread rates per CPU-second it was picked from.
+    rates: Vec<KernelRate>,
+}
+
 /// What `cnd bench --json` prints.
 #[derive(Debug, Serialize)]
 struct KernelReport {
-    /// The kernel `cnd` picks on this CPU.
+    /// The kernel `cnd` uses on this CPU (`--kernel` when given).
     best: &'static str,
+    /// The choice behind `best`: the kernel, why (`source`), the rates it used.
+    choice: KernelChoice,
+    /// The fastest kernel by this measurement (None when one kernel was measured).
+    measured_best: Option<MeasuredBest>,
     seconds: f64,
     repeats: u32,
     unit: &'static str,
-    results: Vec<KernelRate>,
+    results: Vec<ConfigRate>,
 }
 
 /// Measures and prints the kernel rates.
 pub fn run(args: &BenchArgs, out: Output, duration: Duration) -> anyhow::Result<Exit> {
-    let kernels = match kernel_from(&args.kernel)? {
+    let forced = kernel_from(&args.kernel)?;
+    let kernels = match forced {
         Some(kernel) => vec![kernel],
         None => Kernel::available(),
     };
@@ -59,17 +76,21 @@ pub fn run(args: &BenchArgs, out: Output, duration: Duration) -> anyhow::Result<
     if all > 1 {
         threads.push(all);
     }
-    let header = hex::decode(GENESIS).expect("valid hex");
-    let formats = [
-        // Text nonces keep 10 digits and Bitcoin nonces stay below 2^32.
-        ("text", Problem::text(cnd_core::DEFAULT_BLOCK, 256)?, NonceRange { start: 1 << 30, end: 1 << 31 }),
-        ("bitcoin", Problem::bitcoin(&header, Some(256))?, NonceRange { start: 0, end: 1 << 31 }),
-    ];
+    // Text nonces keep 10 digits and Bitcoin nonces stay below 2^32.
     let mut configs = vec![];
-    for (format, problem, range) in &formats {
+    for format in [Format::Text, Format::Bitcoin] {
+        let prepared = Prepared::new(&measure_problem(format));
         for &kernel in &kernels {
             for &t in &threads {
-                configs.push((*format, Prepared::new(problem), *range, kernel, t, vec![], (0u64, 0f64)));
+                configs.push((
+                    format.as_str(),
+                    prepared.clone(),
+                    measure_range(format),
+                    kernel,
+                    t,
+                    vec![],
+                    (0u64, 0f64),
+                ));
             }
         }
     }
@@ -90,11 +111,11 @@ pub fn run(args: &BenchArgs, out: Output, duration: Duration) -> anyhow::Result<
             cpu.1 += m.cpu_s;
         }
     }
-    let results: Vec<KernelRate> = configs
+    let results: Vec<ConfigRate> = configs
         .into_iter()
         .map(|(format, _, _, kernel, threads, rates, cpu)| {
             let (mean, sd) = mean_sd(&rates);
-            KernelRate {
+            ConfigRate {
                 kernel: kernel.name(),
                 format,
                 threads,
@@ -107,8 +128,15 @@ pub fn run(args: &BenchArgs, out: Output, duration: Duration) -> anyhow::Result<
             }
         })
         .collect();
+    let choice = match forced {
+        Some(k) => KernelChoice::forced(k),
+        None => Kernel::choice().clone(),
+    };
+    let measured_best = measured_best(&results);
     let report = KernelReport {
-        best: Kernel::best().name(),
+        best: choice.kernel.name(),
+        choice,
+        measured_best,
         seconds: args.seconds,
         repeats: args.repeats,
         unit: "nonces/s",
@@ -122,10 +150,31 @@ pub fn run(args: &BenchArgs, out: Output, duration: Duration) -> anyhow::Result<
     Ok(Exit::Found)
 }
 
+/// The fastest kernel of `results` on one thread, per CPU-second (wall-clock where unknown).
+fn measured_best(results: &[ConfigRate]) -> Option<MeasuredBest> {
+    let rate = |kernel: &str, format: &str| {
+        results
+            .iter()
+            .find(|r| r.kernel == kernel && r.format == format && r.threads == 1)
+            .map_or(0.0, |r| if r.per_cpu_second > 0.0 { r.per_cpu_second } else { r.mean })
+    };
+    let mut names: Vec<&'static str> = results.iter().map(|r| r.kernel).collect();
+    names.dedup();
+    if names.len() < 2 {
+        return None;
+    }
+    let rates: Vec<KernelRate> = names
+        .iter()
+        .map(|k| KernelRate { kernel: k.to_string(), text: rate(k, "text"), bitcoin: rate(k, "bitcoin") })
+        .collect();
+    let kernel = cnd_core::kernel_choice::fastest(&rates, None, &Kernel::available())?;
+    Some(MeasuredBest { kernel: kernel.name(), margin: cnd_core::kernel_choice::margin(&rates, kernel), rates })
+}
+
 fn print_table(report: &KernelReport) {
     println!(
-        "kernel rates: nonces (double SHA-256) per second, mean ± σ of {} × {:.1} s; best kernel here: {}",
-        report.repeats, report.seconds, report.best
+        "kernel rates: nonces (double SHA-256) per second, mean ± σ of {} × {:.1} s",
+        report.repeats, report.seconds
     );
     println!(
         "{:<9} {:<8} {:>7}  {:>22}  {:>23}  {:>9}  {:>13}",
@@ -147,6 +196,16 @@ fn print_table(report: &KernelReport) {
             format!("{:.2} … {:.2} MH/s", r.min / 1e6, r.max / 1e6),
             portable,
             r.per_cpu_second / 1e6
+        );
+    }
+    if let Some(m) = &report.measured_best {
+        let margin = m.margin.as_deref().map(|m| format!(", {m}")).unwrap_or_default();
+        println!("best here: {}{margin} (one thread, per CPU-second)", m.kernel);
+    }
+    println!("chosen: {}", report.choice.why());
+    if report.measured_best.as_ref().is_some_and(|m| m.kernel != report.best) {
+        println!(
+            "  (this measurement finds another kernel fastest: `cnd bench --calibrate` records it for the choice)"
         );
     }
 }
