@@ -5,6 +5,7 @@ mod events;
 mod faults;
 mod pods;
 mod preflight;
+mod timeline;
 mod watch;
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
@@ -29,6 +30,8 @@ use tokio::sync::{mpsc, oneshot};
 use self::faults::Faults;
 pub(crate) use self::faults::short;
 use self::pods::Live;
+use self::timeline::Timeline;
+pub(crate) use self::timeline::WorkerClock;
 pub(crate) use self::watch::list_pods;
 pub use self::watch::{delete_run, wait_pods_gone};
 use self::watch::{fatal_watch_error, tokio_stream_from, until_refused, watcher};
@@ -128,6 +131,8 @@ struct Run {
     received: BTreeSet<u32>,
     /// With a result channel, once the Job ended: until when its reports are awaited.
     drain_until: Option<Instant>,
+    /// When each step of the run was seen (logged with `-v`).
+    timeline: Timeline,
 }
 
 /// Reports from a [`ResultChannel`] (e.g. SQS), received on a task of their own so that a
@@ -310,6 +315,7 @@ impl Dispatcher for K8sDispatcher {
         if self.run.is_some() || self.opening.is_some() {
             return Err(DispatchError::Invalid("a K8sDispatcher runs one search at a time".into()));
         }
+        let mut timeline = Timeline::new(Instant::now());
         let version = self.read_version().await?;
         // Bad settings must not leave a queue behind: checked before the channel opens, as is
         // the Secret the pods would read their AWS settings from.
@@ -338,6 +344,7 @@ impl Dispatcher for K8sDispatcher {
                 return Err(Error::api("create", JOBS, &self.ctx.namespace, e).into());
             }
         };
+        timeline.job_created(Instant::now());
         tracing::info!(job = %name, namespace = %self.ctx.namespace, %version, "created the Job");
         self.ctx.set_job_state("created");
         let events = self.stream_for(&spec.run_id, &name);
@@ -359,6 +366,7 @@ impl Dispatcher for K8sDispatcher {
             awaited: BTreeSet::new(),
             received: BTreeSet::new(),
             drain_until: None,
+            timeline,
         });
         Ok(partitions)
     }
