@@ -34,7 +34,7 @@ use self::timeline::Timeline;
 pub(crate) use self::timeline::WorkerClock;
 pub(crate) use self::watch::list_pods;
 pub use self::watch::{delete_run, wait_pods_gone};
-use self::watch::{fatal_watch_error, tokio_stream_from, until_refused, watcher};
+use self::watch::{Until, delete_run_until, fatal_watch_error, tokio_stream_from, until_refused, watcher};
 use crate::error::{Error, Result};
 use crate::job::{JobSettings, KubeVersion, job_name, render_job, run_selector};
 
@@ -416,8 +416,11 @@ impl Dispatcher for K8sDispatcher {
             let run_id =
                 run.as_ref().map(|r| r.run_id.clone()).or_else(|| name.strip_prefix("cnd-").map(str::to_string));
             let ctx = &self.ctx;
+            // The run is over once no worker runs: the kubelet removes the stopped pods'
+            // objects by itself, a second or two later (sandbox, cgroup), not waited for.
+            let timeout = ctx.settings.cleanup_timeout;
             let deleted =
-                delete_run(ctx.client.clone(), &ctx.namespace, &name, run_id.as_deref(), ctx.settings.cleanup_timeout)
+                delete_run_until(ctx.client.clone(), &ctx.namespace, &name, run_id.as_deref(), timeout, Until::Stopped)
                     .await;
             if let Err(e) = deleted {
                 first_error.get_or_insert(e.into());

@@ -43,10 +43,15 @@ s20_answer_first() {
 	answer_run cnd 120 "${K8S[@]}" --workers 2 --cpu 0.5 -d 22 --timeout 100s --json -v
 	[[ $RC == 0 ]] || fail "exit $RC, expected 0 ($(errline cnd))"
 	check_found cnd "$BLOCK_DEFAULT" 22
-	# nothing left the moment cnd has exited: its cleanup waits until the pods are gone
-	local left
-	left=$(leftovers)
-	[[ -z $left ]] || fail "left at cnd's exit: $(tr '\n' ' ' <<<"$left")"
+	# the moment cnd has exited: no Job, and every pod left is being deleted with no container
+	# running (the kubelet removes the objects; run_scenario then waits until none is left)
+	local left running
+	left=$(kubectl get jobs -n "$NS" -l "$LABEL" -o name 2>/dev/null)
+	[[ -z $left ]] || fail "a Job left at cnd's exit: $left"
+	running=$(kubectl get pods -n "$NS" -l "$LABEL" -o jsonpath='{range .items[*]}{.metadata.name} deleting={.metadata.deletionTimestamp} running={.status.containerStatuses[*].state.running.startedAt}{"\n"}{end}' 2>/dev/null |
+		grep -E 'deleting= |running=[0-9]')
+	[[ -z $running ]] || fail "pods not stopped at cnd's exit: $(tr '\n' ' ' <<<"$running")"
+	note "at exit: $(kubectl get pods -n "$NS" -l "$LABEL" --no-headers 2>/dev/null | wc -l) pod objects left, none running"
 	local answer_at exit_at after
 	answer_at=$(stamp cnd answer_at)
 	exit_at=$(stamp cnd exit_at)
@@ -76,7 +81,7 @@ s20_answer_first() {
 		fail "the cleanup ended before the answer was reported"
 	fi
 	grep -q 'timeline' "$SDIR/cnd.err" || fail "cnd -v logged no timeline of the winning pod"
-	note "answer_elapsed_s $ans, worker_elapsed_s $(py json "$SDIR/cnd.out" worker_elapsed_s), $(grep -o 'cleanup_s=[0-9.]*' "$SDIR/cnd.err" | head -1)"
+	note "answer_elapsed_s $ans, worker_elapsed_s $(py json "$SDIR/cnd.out" worker_elapsed_s), $(sed 's/\x1b\[[0-9;]*m//g' "$SDIR/cnd.err" | grep -o 'cleanup_s=[0-9.]*' | head -1)"
 }
 
 # answer_breakdown RUN...: the median of each phase over the runs ($SDIR/RUN.{out,err,stamps.json})
@@ -91,10 +96,11 @@ answer_breakdown() {
 		        stamps = json.load(open(f"{sdir}/{r}.stamps.json"))
 		    except Exception:
 		        continue
-		    err = open(f"{sdir}/{r}.err").read()
+		    # cnd's log, without the colours tracing writes
+		    err = re.sub(r"\x1b\[[0-9;]*m", "", open(f"{sdir}/{r}.err").read())
 		    tl = None
 		    for line in err.splitlines():
-		        if "timeline" in line and f"pod={res.get('worker')}" in line:
+		        if "timeline" in line and re.search(rf'pod="?{re.escape(str(res.get("worker")))}"?( |$)', line):
 		            tl = {k: float(v) for k, v in re.findall(r"(\w+)=(-?[0-9.]+)", line)}
 		    m = re.search(r"cleanup_s=([0-9.]+)", err)
 		    if tl is None or res.get("answer_elapsed_s") is None:
