@@ -123,7 +123,9 @@ impl SearchReport {
                 let need = self.difficulty.map_or("target".to_string(), |d| format!(">= {d}"));
                 println!("  leading zero bits  {} ({need})", self.leading_zero_bits.unwrap_or_default());
                 let times = match (self.worker_elapsed_s, self.answer_elapsed_s) {
-                    (Some(w), Some(a)) => format!(" (searched {}, verified {} into the run)", HumanSeconds(w), HumanSeconds(a)),
+                    (Some(w), Some(a)) => {
+                        format!(" (searched {}, verified {} into the run)", HumanSeconds(w), HumanSeconds(a))
+                    }
                     _ => String::new(),
                 };
                 println!("  found by           {}{times}", self.found_by.as_deref().unwrap_or("?"));

@@ -408,7 +408,13 @@ where
         hashes: report.hashes,
         elapsed: Duration::from_secs_f64(report.elapsed_s.max(0.0)),
     };
-    Ok(RunResult { outcome: Outcome::Found(found), hashes, elapsed: started.elapsed(), rejected, answered: Some(answered) })
+    Ok(RunResult {
+        outcome: Outcome::Found(found),
+        hashes,
+        elapsed: started.elapsed(),
+        rejected,
+        answered: Some(answered),
+    })
 }
 
 fn stopped(reason: StopReason, started: Instant) -> RunResult {
@@ -619,9 +625,10 @@ mod tests {
         // A run stopped from outside is not handed over before its cleanup.
         log.lock().unwrap().clear();
         let mut d = Logged { inner: scripted(vec![]), log: &log };
-        let finished = futures::executor::block_on(coordinate_then(&mut d, &spec, async { StopReason::Cancelled }, |_| {
-            log.lock().unwrap().push("answer".into());
-        }));
+        let finished =
+            futures::executor::block_on(coordinate_then(&mut d, &spec, async { StopReason::Cancelled }, |_| {
+                log.lock().unwrap().push("answer".into());
+            }));
         assert_eq!(*log.lock().unwrap(), ["shutdown"]);
         assert!(!finished.reported_early);
         assert_eq!(finished.result.unwrap().answered, None);

@@ -33,8 +33,8 @@ use self::pods::Live;
 use self::timeline::Timeline;
 pub(crate) use self::timeline::WorkerClock;
 pub(crate) use self::watch::list_pods;
-pub use self::watch::{delete_run, wait_pods_gone};
 use self::watch::{Until, delete_run_until, fatal_watch_error, tokio_stream_from, until_refused, watcher};
+pub use self::watch::{delete_run, wait_pods_gone};
 use crate::error::{Error, Result};
 use crate::job::{JobSettings, KubeVersion, job_name, render_job, run_selector};
 

@@ -171,7 +171,8 @@ mod tests {
         let mut t = Timeline::new(begun);
         t.job_created(begun + Duration::from_millis(50));
         let created = pod(serde_json::json!({"metadata": {"name": "p"}}));
-        let scheduled = pod(serde_json::json!({"metadata": {"name": "p"}, "spec": {"containers": [], "nodeName": "n"}}));
+        let scheduled =
+            pod(serde_json::json!({"metadata": {"name": "p"}, "spec": {"containers": [], "nodeName": "n"}}));
         let done = pod(serde_json::json!({
             "metadata": {"name": "p"},
             "spec": {"containers": [], "nodeName": "n"},
@@ -198,7 +199,10 @@ mod tests {
     fn the_worker_clock_is_read_beside_the_report() {
         let m = r#"{"run_id":"r","worker":0,"range":{"start":0,"end":9},"hashes":1,"elapsed_s":0.5,
             "status":"exhausted","worker_started_at":100.25,"written_at":101.5}"#;
-        assert_eq!(WorkerClock::of_message(m), WorkerClock { worker_started_at: Some(100.25), written_at: Some(101.5) });
+        assert_eq!(
+            WorkerClock::of_message(m),
+            WorkerClock { worker_started_at: Some(100.25), written_at: Some(101.5) }
+        );
         assert_eq!(WorkerClock::of_message("not json"), WorkerClock::default());
     }
 }

@@ -149,8 +149,8 @@ fn stopped(pod: &Pod) -> bool {
     let status = pod.status.as_ref();
     let ended = matches!(status.and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"));
     let containers = status.and_then(|s| s.container_statuses.as_deref()).unwrap_or_default();
-    let all_terminated = !containers.is_empty()
-        && containers.iter().all(|c| c.state.as_ref().is_some_and(|s| s.terminated.is_some()));
+    let all_terminated =
+        !containers.is_empty() && containers.iter().all(|c| c.state.as_ref().is_some_and(|s| s.terminated.is_some()));
     ended || all_terminated
 }
 
@@ -228,9 +228,15 @@ mod tests {
             "restartCount": 0, "state": {"running": {}}}]);
         let deleting = serde_json::json!({"name": "p", "deletionTimestamp": "2026-11-30T20:00:00Z"});
         let cases = [
-            (serde_json::json!({"metadata": deleting.clone(), "status": {"phase": "Running", "containerStatuses": terminated}}), true),
+            (
+                serde_json::json!({"metadata": deleting.clone(), "status": {"phase": "Running", "containerStatuses": terminated}}),
+                true,
+            ),
             (serde_json::json!({"metadata": deleting.clone(), "status": {"phase": "Succeeded"}}), true),
-            (serde_json::json!({"metadata": deleting.clone(), "status": {"phase": "Running", "containerStatuses": running}}), false),
+            (
+                serde_json::json!({"metadata": deleting.clone(), "status": {"phase": "Running", "containerStatuses": running}}),
+                false,
+            ),
             // Never started: the kubelet may still be starting it.
             (serde_json::json!({"metadata": deleting.clone(), "status": {"phase": "Pending"}}), false),
             (serde_json::json!({"metadata": {"name": "p"}, "status": {"phase": "Succeeded"}}), false),
