@@ -212,6 +212,16 @@ async fn wait_pods(pods: Api<Pod>, selector: &str, namespace: &str, timeout: Dur
     }
 }
 
+/// Lists a run's (or every run's) pods, for `cnd k8s status`.
+pub(crate) async fn list_pods(client: Client, namespace: &str, selector: &str) -> Result<Vec<Pod>> {
+    let api: Api<Pod> = Api::namespaced(client, namespace);
+    Ok(api
+        .list(&ListParams::default().labels(selector))
+        .await
+        .map_err(|e| Error::api("list", PODS, namespace, e))?
+        .items)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,14 +255,4 @@ mod tests {
             assert_eq!(stopped(&pod(p.clone())), want, "{p}");
         }
     }
-}
-
-/// Lists a run's (or every run's) pods, for `cnd k8s status`.
-pub(crate) async fn list_pods(client: Client, namespace: &str, selector: &str) -> Result<Vec<Pod>> {
-    let api: Api<Pod> = Api::namespaced(client, namespace);
-    Ok(api
-        .list(&ListParams::default().labels(selector))
-        .await
-        .map_err(|e| Error::api("list", PODS, namespace, e))?
-        .items)
 }
