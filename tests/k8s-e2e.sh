@@ -9,7 +9,9 @@
 #                 and count as failures unless CND_E2E_ALLOW_PARTIAL=1)
 #   --keep-up     do not run down.sh at the end (debugging; prints how to)
 #   --measure     also measure the k8s overhead (median of 5 runs of
-#                 --workers 2 -d 22: elapsed_s - winning worker_elapsed_s)
+#                 --workers 2 -d 22: answer_elapsed_s - winning worker_elapsed_s),
+#                 the exit after the answer, and each phase's median from the
+#                 coordinator's -v timeline (tests/k8s-e2e/answer.sh)
 #   --no-build    use the existing static binary and image archive
 #   --src-rev REV build the binary and image from `git archive REV` (a clean
 #                 snapshot in $CND_E2E_WORK/src) instead of the working tree
@@ -827,15 +829,20 @@ if ((measure)); then
 	say "measuring the k8s overhead: 5 runs of --workers 2 -d 22"
 	SDIR=$WORK/measure
 	mkdir -p "$SDIR"
-	ov=()
+	ov=() ex=()
 	for i in 1 2 3 4 5; do
-		run_cnd "m$i" 120 "${K8S[@]}" --workers 2 --cpu 0.5 -d 22 --timeout 100s --json
-		e=$(py json "$SDIR/m$i.out" elapsed_s)
+		# -v: the coordinator's timeline of the winning pod, and the cleanup's time
+		answer_run "m$i" 120 "${K8S[@]}" --workers 2 --cpu 0.5 -d 22 --timeout 100s --json -v
+		a=$(py json "$SDIR/m$i.out" answer_elapsed_s)
 		w=$(py json "$SDIR/m$i.out" worker_elapsed_s)
-		[[ $RC == 0 && -n $e && -n $w ]] && ov+=("$(python3 -c "import sys; print(f'{float(sys.argv[1]) - float(sys.argv[2]):.2f}')" "$e" "$w")")
+		[[ $RC == 0 && -n $a && -n $w ]] && ov+=("$(python3 -c "import sys; print(f'{float(sys.argv[1]) - float(sys.argv[2]):.2f}')" "$a" "$w")")
+		[[ $RC == 0 ]] && ex+=("$(python3 -c 'import sys; print(f"{float(sys.argv[2]) - float(sys.argv[1]):.2f}")' "$(stamp "m$i" answer_at)" "$(stamp "m$i" exit_at)")")
 		wait_gone 30 >/dev/null
 	done
-	echo "k8s overhead (end-to-end - winning worker's in-pod time), 5 runs: ${ov[*]:-none}; median $(python3 -c 'import statistics,sys; print(statistics.median(map(float, sys.argv[1:])) if len(sys.argv) > 1 else "n/a")' "${ov[@]}")s"
+	median() { python3 -c 'import statistics,sys; print(statistics.median(map(float, sys.argv[1:])) if len(sys.argv) > 1 else "n/a")' "$@"; }
+	echo "k8s overhead (answer_elapsed_s - winning worker_elapsed_s), 5 runs: ${ov[*]:-none}; median $(median "${ov[@]}")s"
+	echo "exit after the answer was printed, 5 runs: ${ex[*]:-none}; median $(median "${ex[@]}")s"
+	answer_breakdown m1 m2 m3 m4 m5
 fi
 
 echo

@@ -32,8 +32,11 @@ pub struct SearchReport {
     pub hashes: u64,
     /// Search time of the finding worker.
     pub worker_elapsed_s: Option<f64>,
-    /// Wall-clock time of the run.
+    /// Wall-clock time of the run up to this report: for a found nonce or an exhausted
+    /// range, printed before the cleanup, which it does not include.
     pub elapsed_s: f64,
+    /// Seconds from the start of the run to the verification of the answer.
+    pub answer_elapsed_s: Option<f64>,
     /// Hashes per second over the run.
     pub hash_rate: f64,
     /// Where it ran.
@@ -67,6 +70,7 @@ impl SearchReport {
             hashes: result.hashes,
             worker_elapsed_s: None,
             elapsed_s: elapsed,
+            answer_elapsed_s: result.answered.map(|a| a.as_secs_f64()),
             hash_rate: if elapsed > 0.0 { result.hashes as f64 / elapsed } else { 0.0 },
             backend: backend.to_string(),
             kernel: kernel.to_string(),
@@ -101,8 +105,13 @@ impl SearchReport {
     }
 
     /// Prints the report: JSON on stdout, or the human form (result on stdout, failures on
-    /// stderr).
+    /// stderr), and flushes it: it is printed before the run's cleanup, and must be seen then.
     pub fn print(&self, json: bool) {
+        self.print_unflushed(json);
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+    }
+
+    fn print_unflushed(&self, json: bool) {
         if json {
             println!("{}", serde_json::to_string(self).expect("report serialises"));
             return;
@@ -113,7 +122,13 @@ impl SearchReport {
                 println!("  digest             {}", self.digest.as_deref().unwrap_or(""));
                 let need = self.difficulty.map_or("target".to_string(), |d| format!(">= {d}"));
                 println!("  leading zero bits  {} ({need})", self.leading_zero_bits.unwrap_or_default());
-                println!("  found by           {}", self.found_by.as_deref().unwrap_or("?"));
+                let times = match (self.worker_elapsed_s, self.answer_elapsed_s) {
+                    (Some(w), Some(a)) => {
+                        format!(" (searched {}, verified {} into the run)", HumanSeconds(w), HumanSeconds(a))
+                    }
+                    _ => String::new(),
+                };
+                println!("  found by           {}{times}", self.found_by.as_deref().unwrap_or("?"));
                 println!(
                     "  hashes             {} in {} ({}, {} on {} workers)",
                     group_digits(self.hashes),
@@ -215,7 +230,7 @@ mod tests {
     use cnd_core::{Found, Mode, NonceRange, Problem};
 
     fn result(outcome: Outcome) -> RunResult {
-        RunResult { outcome, hashes: 1000, elapsed: Duration::from_secs(2), rejected: 0 }
+        RunResult { outcome, hashes: 1000, elapsed: Duration::from_secs(2), rejected: 0, answered: None }
     }
 
     #[test]
@@ -229,11 +244,14 @@ mod tests {
             hashes: 10,
             elapsed: Duration::from_millis(5),
         };
-        let r = SearchReport::new(&spec, &result(Outcome::Found(found)), "k8s", "avx2");
+        let answered = RunResult { answered: Some(Duration::from_millis(1500)), ..result(Outcome::Found(found)) };
+        let r = SearchReport::new(&spec, &answered, "k8s", "avx2");
         assert_eq!(r.exit(), Exit::Found);
         let json: serde_json::Value = serde_json::to_value(&r).unwrap();
         assert_eq!(json["worker"], "pod-1");
         assert_eq!(json["hash_rate"], 500.0);
+        assert_eq!(json["answer_elapsed_s"], 1.5);
+        assert_eq!(json["worker_elapsed_s"], 0.005);
         let range = NonceRange::new(0, 1).unwrap();
         assert_eq!(SearchReport::new(&spec, &result(Outcome::Exhausted { range }), "", "").exit(), Exit::Exhausted);
         let stopped = result(Outcome::Stopped(StopReason::TimedOut));

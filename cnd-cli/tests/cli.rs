@@ -37,10 +37,15 @@ fn finds_a_verified_nonce_as_json() {
         "hashes",
         "worker_elapsed_s",
         "elapsed_s",
+        "answer_elapsed_s",
         "hash_rate",
     ] {
         assert!(v.get(field).is_some_and(|f| !f.is_null()), "missing {field} in {v}");
     }
+    // Verified after the worker's search ended, reported then (before the cleanup).
+    let (worker, answer, elapsed) =
+        (v["worker_elapsed_s"].as_f64(), v["answer_elapsed_s"].as_f64(), v["elapsed_s"].as_f64());
+    assert!(worker <= answer && answer <= elapsed, "worker {worker:?} <= answer {answer:?} <= elapsed {elapsed:?}");
     let nonce = v["nonce"].as_u64().unwrap();
     let p = Problem::text("COMSM0010cloud", 18).unwrap();
     let verdict = verify(&p, nonce);

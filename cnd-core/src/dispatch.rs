@@ -3,7 +3,9 @@
 //! A [`Dispatcher`] starts W workers over the partitions of a problem's range and streams
 //! their [`WorkerReport`]s; [`coordinate`] verifies every reported nonce, applies the search
 //! [`Mode`], stops on a deadline or a cancellation, and always awaits
-//! [`Dispatcher::shutdown`], whatever ended the run.
+//! [`Dispatcher::shutdown`], whatever ended the run. [`coordinate_then`] hands the decided
+//! outcome (a verified nonce, or the range exhausted) to its caller *before* that cleanup,
+//! so that a user sees the answer the moment it is verified, not after the pods are gone.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -205,10 +207,35 @@ pub struct RunResult {
     pub outcome: Outcome,
     /// Total hashes of all workers (as far as the backend can tell).
     pub hashes: u64,
-    /// Wall-clock time of the run.
+    /// Wall-clock time of the run: up to the moment this result was handed over (for
+    /// [`coordinate`]'s, after the cleanup; for [`coordinate_then`]'s `on_decided`, before it).
     pub elapsed: Duration,
     /// Reports rejected because their nonce did not verify.
     pub rejected: u32,
+    /// When the answer was verified, from the start of the run: set for [`Outcome::Found`].
+    pub answered: Option<Duration>,
+}
+
+/// A run that [`coordinate_then`] drove to its end: the result as decided, then the cleanup.
+#[derive(Debug)]
+pub struct Finished {
+    /// The run's result (its `elapsed` includes the cleanup).
+    pub result: Result<RunResult>,
+    /// What [`Dispatcher::shutdown`] returned.
+    pub cleanup: Result<()>,
+    /// How long the cleanup took.
+    pub cleanup_elapsed: Duration,
+    /// Whether `on_decided` was called (the outcome was reported before the cleanup).
+    pub reported_early: bool,
+}
+
+impl RunResult {
+    /// Whether the run was decided by its workers (a verified nonce, or the range searched
+    /// without one) rather than stopped from outside: such an outcome cannot change during
+    /// the cleanup, so it may be reported before it.
+    pub fn is_decided(&self) -> bool {
+        matches!(self.outcome, Outcome::Found(_) | Outcome::Exhausted { .. })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -222,23 +249,60 @@ enum Unit {
 /// the reference path (a nonce that does not verify is logged and ignored), returns the first
 /// verified nonce (`first`) or the smallest once every lower partition is exhausted
 /// (`lowest`), and stops when `stop` resolves. [`Dispatcher::shutdown`] is awaited on every
-/// path, including errors.
+/// path, including errors; an error of the cleanup is the run's error.
 pub async fn coordinate<D, S>(dispatcher: &mut D, spec: &RunSpec, stop: S) -> Result<RunResult>
 where
     D: Dispatcher + ?Sized,
     S: Future<Output = StopReason> + Send,
 {
+    let finished = coordinate_then(dispatcher, spec, stop, |_| {}).await;
+    let result = finished.result?;
+    finished.cleanup?;
+    Ok(result)
+}
+
+/// [`coordinate`], with the decided outcome handed to `on_decided` the moment it is known
+/// (a verified nonce, or the whole range exhausted: [`RunResult::is_decided`]) and *before*
+/// [`Dispatcher::shutdown`], which runs next, on every path. A run stopped from outside or
+/// ended by an error is not handed over: its report waits for the cleanup, whose outcome it
+/// may state. The result handed over counts the hashes known at that moment and the time
+/// until then; [`Finished::result`] is the same result after the cleanup (its hashes and
+/// `elapsed` final), with the cleanup's own outcome beside it.
+pub async fn coordinate_then<D, S, F>(dispatcher: &mut D, spec: &RunSpec, stop: S, on_decided: F) -> Finished
+where
+    D: Dispatcher + ?Sized,
+    S: Future<Output = StopReason> + Send,
+    F: FnOnce(&RunResult),
+{
     let started = Instant::now();
     let mut stop = std::pin::pin!(stop.fuse());
-    let result = drive(dispatcher, spec, &mut stop, started).await;
-    let shutdown = dispatcher.shutdown().await;
-    let mut result = result?;
-    shutdown?;
+    let mut result = drive(dispatcher, spec, &mut stop, started).await;
+    let mut reported_early = false;
+    if let Ok(r) = &mut result
+        && r.is_decided()
+    {
+        count_live_hashes(dispatcher, r);
+        r.elapsed = started.elapsed();
+        tracing::debug!(after = ?r.elapsed, "the run is decided: reported before the cleanup");
+        on_decided(r);
+        reported_early = true;
+    }
+    let cleaning = Instant::now();
+    let cleanup = dispatcher.shutdown().await;
+    let cleanup_elapsed = cleaning.elapsed();
+    tracing::info!(cleanup_s = cleanup_elapsed.as_secs_f64(), ok = cleanup.is_ok(), "cleanup done");
+    if let Ok(r) = &mut result {
+        count_live_hashes(dispatcher, r);
+        r.elapsed = started.elapsed();
+    }
+    Finished { result, cleanup, cleanup_elapsed, reported_early }
+}
+
+/// The dispatcher's live hash count, if it knows more than the reports said.
+fn count_live_hashes<D: Dispatcher + ?Sized>(dispatcher: &D, result: &mut RunResult) {
     if let Some(h) = (dispatcher.progress_probe())().hashes {
         result.hashes = result.hashes.max(h);
     }
-    result.elapsed = started.elapsed();
-    Ok(result)
 }
 
 async fn drive<D, S>(
@@ -327,10 +391,14 @@ where
                 hashes,
                 elapsed: started.elapsed(),
                 rejected,
+                answered: None,
             });
         }
     }
     let (nonce, report) = best.expect("loop ends with a best nonce");
+    // Every report was verified as it came: the answer is known from here.
+    let answered = started.elapsed();
+    tracing::info!(answer_elapsed_s = answered.as_secs_f64(), worker = report.worker, "verified the answer");
     let verdict = verify(&spec.problem, nonce);
     let found = Found {
         nonce,
@@ -340,11 +408,17 @@ where
         hashes: report.hashes,
         elapsed: Duration::from_secs_f64(report.elapsed_s.max(0.0)),
     };
-    Ok(RunResult { outcome: Outcome::Found(found), hashes, elapsed: started.elapsed(), rejected })
+    Ok(RunResult {
+        outcome: Outcome::Found(found),
+        hashes,
+        elapsed: started.elapsed(),
+        rejected,
+        answered: Some(answered),
+    })
 }
 
 fn stopped(reason: StopReason, started: Instant) -> RunResult {
-    RunResult { outcome: Outcome::Stopped(reason), hashes: 0, elapsed: started.elapsed(), rejected: 0 }
+    RunResult { outcome: Outcome::Stopped(reason), hashes: 0, elapsed: started.elapsed(), rejected: 0, answered: None }
 }
 
 #[cfg(test)]
@@ -493,6 +567,71 @@ mod tests {
         let e = futures::executor::block_on(coordinate(&mut d, &spec, never())).unwrap_err();
         assert!(e.to_string().contains("boom"));
         assert_eq!(d.shutdowns, 1);
+    }
+
+    /// Notes, in one shared log, when the run's cleanup happens (to order it against the
+    /// report).
+    struct Logged<'a> {
+        inner: Scripted,
+        log: &'a std::sync::Mutex<Vec<String>>,
+    }
+
+    #[async_trait]
+    impl Dispatcher for Logged<'_> {
+        fn name(&self) -> &'static str {
+            "logged"
+        }
+        async fn start(&mut self, spec: &RunSpec) -> Result<Vec<NonceRange>> {
+            self.inner.start(spec).await
+        }
+        async fn next_report(&mut self) -> Result<Option<WorkerReport>> {
+            self.inner.next_report().await
+        }
+        async fn shutdown(&mut self) -> Result<()> {
+            self.log.lock().unwrap().push("shutdown".into());
+            Err(DispatchError::Incomplete("the cleanup failed".into()))
+        }
+    }
+
+    /// The answer is handed over before the cleanup starts, with the time of its
+    /// verification; the cleanup still runs, and its failure is reported beside the result
+    /// (and, through `coordinate`, is the run's error).
+    #[test]
+    fn a_decided_answer_is_reported_before_the_cleanup() {
+        let spec = spec(Mode::First);
+        let parts = split(spec.problem.range(), 4);
+        let log = std::sync::Mutex::new(Vec::new());
+        let scripted = |reports: Vec<WorkerReport>| Scripted {
+            partitions: parts.clone(),
+            reports: reports.into(),
+            stopped: vec![],
+            shutdowns: 0,
+        };
+        let mut d = Logged { inner: scripted(vec![report(&spec, 0, parts[0], found(LOWEST_MSB_16))]), log: &log };
+        let finished = futures::executor::block_on(coordinate_then(&mut d, &spec, never(), |r| {
+            log.lock().unwrap().push(format!("answer {:?}", r.answered.is_some()));
+        }));
+        assert_eq!(*log.lock().unwrap(), ["answer true", "shutdown"]);
+        assert!(finished.reported_early);
+        assert!(finished.cleanup.is_err(), "the cleanup's failure is kept");
+        let r = finished.result.unwrap();
+        assert!(r.answered.unwrap() <= r.elapsed);
+        assert!(matches!(r.outcome, Outcome::Found(_)));
+
+        // Through `coordinate`, a failed cleanup is the run's error.
+        let mut d = Logged { inner: scripted(vec![report(&spec, 0, parts[0], found(LOWEST_MSB_16))]), log: &log };
+        assert!(futures::executor::block_on(coordinate(&mut d, &spec, never())).is_err());
+
+        // A run stopped from outside is not handed over before its cleanup.
+        log.lock().unwrap().clear();
+        let mut d = Logged { inner: scripted(vec![]), log: &log };
+        let finished =
+            futures::executor::block_on(coordinate_then(&mut d, &spec, async { StopReason::Cancelled }, |_| {
+                log.lock().unwrap().push("answer".into());
+            }));
+        assert_eq!(*log.lock().unwrap(), ["shutdown"]);
+        assert!(!finished.reported_early);
+        assert_eq!(finished.result.unwrap().answered, None);
     }
 
     #[test]

@@ -37,8 +37,8 @@ mod verify;
 pub use channel::{OpenChannel, RemoteChannel};
 pub use contract::{ContractError, DEFAULT_TERMINATION_LOG, ENV_HELP, Results, SqsTarget, WorkerSpec};
 pub use dispatch::{
-    DispatchError, Dispatcher, Mode, Outcome, Progress, ProgressProbe, Result, ResultChannel, RunResult, RunSpec,
-    StopReason, coordinate, new_run_id,
+    DispatchError, Dispatcher, Finished, Mode, Outcome, Progress, ProgressProbe, Result, ResultChannel, RunResult,
+    RunSpec, StopReason, coordinate, coordinate_then, new_run_id,
 };
 pub use exit::Exit;
 pub use kernel::choice::{ChoiceSource, KernelChoice, KernelRate, cache_dir, record_calibration};

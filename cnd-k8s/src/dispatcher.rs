@@ -5,6 +5,7 @@ mod events;
 mod faults;
 mod pods;
 mod preflight;
+mod timeline;
 mod watch;
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
@@ -29,9 +30,11 @@ use tokio::sync::{mpsc, oneshot};
 use self::faults::Faults;
 pub(crate) use self::faults::short;
 use self::pods::Live;
+use self::timeline::Timeline;
+pub(crate) use self::timeline::WorkerClock;
 pub(crate) use self::watch::list_pods;
+use self::watch::{Until, delete_run_until, fatal_watch_error, tokio_stream_from, until_refused, watcher};
 pub use self::watch::{delete_run, wait_pods_gone};
-use self::watch::{fatal_watch_error, tokio_stream_from, until_refused, watcher};
 use crate::error::{Error, Result};
 use crate::job::{JobSettings, KubeVersion, job_name, render_job, run_selector};
 
@@ -128,6 +131,8 @@ struct Run {
     received: BTreeSet<u32>,
     /// With a result channel, once the Job ended: until when its reports are awaited.
     drain_until: Option<Instant>,
+    /// When each step of the run was seen (logged with `-v`).
+    timeline: Timeline,
 }
 
 /// Reports from a [`ResultChannel`] (e.g. SQS), received on a task of their own so that a
@@ -310,6 +315,7 @@ impl Dispatcher for K8sDispatcher {
         if self.run.is_some() || self.opening.is_some() {
             return Err(DispatchError::Invalid("a K8sDispatcher runs one search at a time".into()));
         }
+        let mut timeline = Timeline::new(Instant::now());
         let version = self.read_version().await?;
         // Bad settings must not leave a queue behind: checked before the channel opens, as is
         // the Secret the pods would read their AWS settings from.
@@ -338,6 +344,7 @@ impl Dispatcher for K8sDispatcher {
                 return Err(Error::api("create", JOBS, &self.ctx.namespace, e).into());
             }
         };
+        timeline.job_created(Instant::now());
         tracing::info!(job = %name, namespace = %self.ctx.namespace, %version, "created the Job");
         self.ctx.set_job_state("created");
         let events = self.stream_for(&spec.run_id, &name);
@@ -359,6 +366,7 @@ impl Dispatcher for K8sDispatcher {
             awaited: BTreeSet::new(),
             received: BTreeSet::new(),
             drain_until: None,
+            timeline,
         });
         Ok(partitions)
     }
@@ -408,8 +416,11 @@ impl Dispatcher for K8sDispatcher {
             let run_id =
                 run.as_ref().map(|r| r.run_id.clone()).or_else(|| name.strip_prefix("cnd-").map(str::to_string));
             let ctx = &self.ctx;
+            // The run is over once no worker runs: the kubelet removes the stopped pods'
+            // objects by itself, a second or two later (sandbox, cgroup), not waited for.
+            let timeout = ctx.settings.cleanup_timeout;
             let deleted =
-                delete_run(ctx.client.clone(), &ctx.namespace, &name, run_id.as_deref(), ctx.settings.cleanup_timeout)
+                delete_run_until(ctx.client.clone(), &ctx.namespace, &name, run_id.as_deref(), timeout, Until::Stopped)
                     .await;
             if let Err(e) = deleted {
                 first_error.get_or_insert(e.into());

@@ -4,11 +4,17 @@
 //! workers and cleans up. When the cleanup takes a while (a slow cluster, pods that take
 //! their grace period), a second Ctrl-C ends the coordinator at once, exit 4, with one line
 //! that says what may be left and the command that removes it.
+//!
+//! A decided run is reported the moment the coordinator has verified it, before the cleanup
+//! (deleting the Job and its pods, closing the result channel): the human report, or the one
+//! `--json` object, is on stdout while the cleanup runs. A cleanup that then fails is one
+//! `error:` line on stderr and exit 1 (something may be left), the answer above it still
+//! valid. Runs stopped from outside, or ended by an error, are reported after the cleanup.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cnd_core::{Exit, ProgressProbe, Results, coordinate};
+use cnd_core::{Exit, ProgressProbe, Results, coordinate_then};
 
 use crate::config::{BackendConfig, RunConfig};
 use crate::flags::SearchArgs;
@@ -32,11 +38,22 @@ pub async fn run(args: SearchArgs) -> anyhow::Result<Exit> {
         _ = stops.reached(1) => return Ok(Exit::Stopped),
     };
     let spec = &config.spec;
-    tracing::info!(run_id = %spec.run_id, backend = dispatcher.name(), workers = spec.workers, kernel = %config.kernel, "starting");
+    let backend = dispatcher.name();
+    tracing::info!(run_id = %spec.run_id, backend, workers = spec.workers, kernel = %config.kernel, "starting");
     let probe = with_status(dispatcher.progress_probe(), crate::backends::sqs::receive_status);
-    let mut progress = Some(ProgressDisplay::start(spec, probe, args.quiet || args.json));
-    let result = {
-        let run = coordinate(dispatcher.as_mut(), spec, stops.first(spec.timeout));
+    let progress = Mutex::new(Some(ProgressDisplay::start(spec, probe, args.quiet || args.json)));
+    let end_progress = || progress.lock().expect("progress lock").take().into_iter().for_each(ProgressDisplay::finish);
+    // A decided run (a verified nonce, the range exhausted) is reported the moment it is
+    // known, before the cleanup; its exit code waits for the cleanup's outcome.
+    let printed: Mutex<Option<Exit>> = Mutex::new(None);
+    let finished = {
+        let run = coordinate_then(dispatcher.as_mut(), spec, stops.first(spec.timeout), |result| {
+            end_progress();
+            let report = SearchReport::new(spec, result, backend, config.kernel.name());
+            report.print(args.json);
+            tracing::info!(printed_s = result.elapsed.as_secs_f64(), "reported; cleaning up");
+            *printed.lock().expect("report lock") = Some(report.exit());
+        });
         tokio::pin!(run);
         let notice = async {
             stops.reached(1).await;
@@ -49,21 +66,33 @@ pub async fn run(args: SearchArgs) -> anyhow::Result<Exit> {
                 r = &mut run => break r,
                 _ = &mut notice, if !noticed => {
                     noticed = true;
-                    progress.take().into_iter().for_each(ProgressDisplay::finish);
+                    end_progress();
                     if !args.quiet {
                         eprintln!("stopping run {}: cleaning up (Ctrl-C again to quit now)", spec.run_id);
                     }
                 }
                 _ = stops.second() => {
-                    progress.take().into_iter().for_each(ProgressDisplay::finish);
+                    end_progress();
                     eprintln!("error: {}", forced_exit_message(&config));
                     return Ok(Exit::Stopped);
                 }
             }
         }
     };
-    progress.take().into_iter().for_each(ProgressDisplay::finish);
-    let report = SearchReport::new(spec, &result?, dispatcher.name(), config.kernel.name());
+    end_progress();
+    if let Some(exit) = printed.lock().expect("report lock").take() {
+        // Reported already: only the cleanup's outcome is left to tell.
+        return Ok(match finished.cleanup {
+            Ok(()) => exit,
+            Err(e) => {
+                eprintln!("error: {}", cleanup_failed_message(&config, &anyhow::Error::new(e)));
+                Exit::Error
+            }
+        });
+    }
+    let result = finished.result?;
+    finished.cleanup?;
+    let report = SearchReport::new(spec, &result, backend, config.kernel.name());
     report.print(args.json);
     Ok(report.exit())
 }
@@ -81,6 +110,20 @@ fn with_status(probe: ProgressProbe, status: fn() -> Option<String>) -> Progress
         }
         p
     })
+}
+
+/// The line printed when the cleanup of a run whose answer was printed failed: the answer
+/// stands (it was verified), the exit code is 1, and the line says what may be left.
+fn cleanup_failed_message(config: &RunConfig, error: &anyhow::Error) -> String {
+    let run = &config.spec.run_id;
+    let left = match &config.backend {
+        BackendConfig::K8s(k8s) => format!("; finish it with `{}`", k8s.cleanup_command(run)),
+        BackendConfig::Process(Results::Sqs(t)) if t.queue_url.is_none() => {
+            format!("; its SQS queue cnd-{run} may be left")
+        }
+        _ => String::new(),
+    };
+    format!("the answer above is verified, but the cleanup of run {run} failed: {error:#}{left}")
 }
 
 /// The line printed when a second request to stop ends the coordinator before its cleanup

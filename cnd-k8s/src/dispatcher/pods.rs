@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::ListParams;
 
 use super::faults::PodStart;
-use super::{Ctx, JobEnd, PODS, Run, short};
+use super::{Ctx, JobEnd, PODS, Run, WorkerClock, short};
 use crate::error::Error;
 use crate::job::{CONTAINER, run_selector};
 
@@ -82,6 +82,7 @@ impl Ctx {
     /// Reads a pod: progress, and, once its container has terminated, its verdict.
     pub(super) fn on_pod(&self, run: &mut Run, pod: &Pod) -> Result<(), DispatchError> {
         let name = pod.metadata.name.clone().unwrap_or_default();
+        run.timeline.pod(&name, pod, Instant::now());
         let status = pod.status.as_ref();
         let phase = status.and_then(|s| s.phase.clone()).unwrap_or_else(|| "Pending".into());
         let unschedulable =
@@ -138,6 +139,9 @@ impl Ctx {
         let code = terminated.exit_code;
         let exit = Exit::from_code(code);
         tracing::debug!(pod = %name, ?index, code, "worker terminated");
+        if let (Some(Exit::Found | Exit::Exhausted), Some(r)) = (exit, &parsed) {
+            run.timeline.phases(&name, pod, WorkerClock::of_message(message), r.elapsed_s).log(&name);
+        }
         if !self.reports_from_pods && matches!(exit, Some(Exit::Found | Exit::Exhausted)) {
             // Its report travels through the result channel: awaited there.
             if let Some(i) = index {

@@ -1,7 +1,7 @@
 //! Watching, deleting and waiting: the kube-runtime watchers a run reads, and the deletion
 //! of a run's Job that waits, watching, until its pods are gone.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -102,6 +102,29 @@ pub async fn delete_run(
     run_id: Option<&str>,
     timeout: Duration,
 ) -> Result<()> {
+    delete_run_until(client, namespace, job, run_id, timeout, Until::Gone).await
+}
+
+/// How far a wait for a run's pods goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Until {
+    /// No pod object is left.
+    Gone,
+    /// Every pod is gone, or stopped for good: being deleted (a deletion timestamp) with no
+    /// container left running. The kubelet then removes the object by itself (after tearing
+    /// down the sandbox and the cgroup, a second or two); no worker runs any more.
+    Stopped,
+}
+
+/// [`delete_run`], waiting for the pods `until` gone or stopped.
+pub(super) async fn delete_run_until(
+    client: Client,
+    namespace: &str,
+    job: &str,
+    run_id: Option<&str>,
+    timeout: Duration,
+    until: Until,
+) -> Result<()> {
     let jobs: Api<Job> = Api::namespaced(client.clone(), namespace);
     match jobs.delete(job, &DeleteParams::background()).await {
         Ok(_) => tracing::info!(job, namespace, "deleted the Job (background propagation)"),
@@ -110,12 +133,32 @@ pub async fn delete_run(
     }
     let Some(run_id) = run_id else { return Ok(()) };
     let pods: Api<Pod> = Api::namespaced(client, namespace);
-    wait_pods_gone(pods, &run_selector(run_id), namespace, timeout).await
+    wait_pods(pods, &run_selector(run_id), namespace, timeout, until).await
 }
 
 /// Waits until no pod matches `selector`, watching (initial list, then deletions).
 pub async fn wait_pods_gone(pods: Api<Pod>, selector: &str, namespace: &str, timeout: Duration) -> Result<()> {
-    let mut live: HashSet<String> = HashSet::new();
+    wait_pods(pods, selector, namespace, timeout, Until::Gone).await
+}
+
+/// Whether a pod is stopped for good: being deleted, and no container of it can run again.
+fn stopped(pod: &Pod) -> bool {
+    if pod.metadata.deletion_timestamp.is_none() {
+        return false;
+    }
+    let status = pod.status.as_ref();
+    let ended = matches!(status.and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"));
+    let containers = status.and_then(|s| s.container_statuses.as_deref()).unwrap_or_default();
+    let all_terminated =
+        !containers.is_empty() && containers.iter().all(|c| c.state.as_ref().is_some_and(|s| s.terminated.is_some()));
+    ended || all_terminated
+}
+
+/// Waits until every pod matching `selector` is gone, or, with [`Until::Stopped`], gone or
+/// stopped for good; watching (initial list, then changes).
+async fn wait_pods(pods: Api<Pod>, selector: &str, namespace: &str, timeout: Duration, until: Until) -> Result<()> {
+    // The pods not gone, and whether each is stopped.
+    let mut live: HashMap<String, bool> = HashMap::new();
     let mut listed = false;
     let mut stream = watcher(pods, watcher::Config::default().labels(selector)).default_backoff().boxed();
     let wait = async {
@@ -126,7 +169,8 @@ pub async fn wait_pods_gone(pods: Api<Pod>, selector: &str, namespace: &str, tim
                     listed = false;
                 }
                 Ok(Event::InitApply(p)) | Ok(Event::Apply(p)) => {
-                    live.insert(p.metadata.name.unwrap_or_default());
+                    let stopped = stopped(&p);
+                    live.insert(p.metadata.name.unwrap_or_default(), stopped);
                 }
                 Ok(Event::Delete(p)) => {
                     live.remove(&p.metadata.name.unwrap_or_default());
@@ -139,7 +183,14 @@ pub async fn wait_pods_gone(pods: Api<Pod>, selector: &str, namespace: &str, tim
                     tracing::debug!("waiting for pods to go: {e}");
                 }
             }
-            if listed && live.is_empty() {
+            let done = match until {
+                Until::Gone => live.is_empty(),
+                Until::Stopped => live.values().all(|stopped| *stopped),
+            };
+            if listed && done {
+                if !live.is_empty() {
+                    tracing::info!(pods = live.len(), "the pods have stopped; the kubelet removes them");
+                }
                 return Ok(());
             }
         }
@@ -148,7 +199,7 @@ pub async fn wait_pods_gone(pods: Api<Pod>, selector: &str, namespace: &str, tim
     match tokio::time::timeout(timeout, wait).await {
         Ok(r) => r,
         Err(_) => {
-            let mut left: Vec<_> = live.into_iter().collect();
+            let mut left: Vec<_> = live.into_keys().collect();
             left.sort();
             Err(Error::Api {
                 verb: "wait for the deletion of",
@@ -169,4 +220,39 @@ pub(crate) async fn list_pods(client: Client, namespace: &str, selector: &str) -
         .await
         .map_err(|e| Error::api("list", PODS, namespace, e))?
         .items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(json: serde_json::Value) -> Pod {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn a_pod_is_stopped_once_being_deleted_with_no_container_running() {
+        let terminated = serde_json::json!([{"name": "worker", "image": "i", "imageID": "", "ready": false,
+            "restartCount": 0, "state": {"terminated": {"exitCode": 4}}}]);
+        let running = serde_json::json!([{"name": "worker", "image": "i", "imageID": "", "ready": true,
+            "restartCount": 0, "state": {"running": {}}}]);
+        let deleting = serde_json::json!({"name": "p", "deletionTimestamp": "2026-11-30T20:00:00Z"});
+        let cases = [
+            (
+                serde_json::json!({"metadata": deleting.clone(), "status": {"phase": "Running", "containerStatuses": terminated}}),
+                true,
+            ),
+            (serde_json::json!({"metadata": deleting.clone(), "status": {"phase": "Succeeded"}}), true),
+            (
+                serde_json::json!({"metadata": deleting.clone(), "status": {"phase": "Running", "containerStatuses": running}}),
+                false,
+            ),
+            // Never started: the kubelet may still be starting it.
+            (serde_json::json!({"metadata": deleting.clone(), "status": {"phase": "Pending"}}), false),
+            (serde_json::json!({"metadata": {"name": "p"}, "status": {"phase": "Succeeded"}}), false),
+        ];
+        for (p, want) in cases {
+            assert_eq!(stopped(&pod(p.clone())), want, "{p}");
+        }
+    }
 }

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use cnd_core::{
     Mode, Outcome, RemoteChannel, ReportOutcome, Results, RunSpec, SqsTarget, StopReason, WorkerReport, coordinate,
-    split, verify,
+    coordinate_then, split, verify,
 };
 use cnd_k8s::{JobSettings, K8sDispatcher, KubeVersion, render_job};
 use futures::future::BoxFuture;
@@ -256,6 +256,42 @@ async fn ctrl_c_while_pods_run_exits_4_and_deletes_the_job() {
     assert_eq!(exit_code(&result), 4, "{result:?}");
     assert_eq!(result.unwrap().outcome, Outcome::Stopped(StopReason::Cancelled));
     assert_deleted_in_background(&spec, &recorded);
+}
+
+/// The answer is handed over (printed, by the CLI) the moment it is verified: before the
+/// Job's DELETE is sent, and the cleanup still follows.
+#[tokio::test]
+async fn the_answer_is_handed_over_before_the_job_is_deleted() {
+    let spec = spec(2, Mode::First);
+    let parts = split(spec.problem.range(), 2);
+    let nonce = golden_in(&spec, parts[1]);
+    let id = &spec.run_id;
+    let pods = vec![
+        vec![("ADDED", running(pod(id, 0, 0))), ("ADDED", running(pod(id, 1, 0)))],
+        vec![("MODIFIED", terminated(pod(id, 1, 0), 0, Some(report(&spec, 1, found(&spec, nonce)))))],
+    ];
+    let (client, record) = fake_api(script("34", pods, vec![]));
+    let mut d = K8sDispatcher::new(client, settings());
+    let job_path = format!("/apis/batch/v1/namespaces/{NS}/jobs/cnd-{id}");
+    let mut seen_at_answer = None;
+    let finished = tokio::time::timeout(
+        Duration::from_secs(20),
+        coordinate_then(&mut d, &spec, never(), |r| {
+            assert!(matches!(&r.outcome, Outcome::Found(f) if f.nonce == nonce), "{r:?}");
+            assert!(r.answered.is_some(), "the answer's time is set");
+            seen_at_answer = Some(record.lock().unwrap().clone());
+        }),
+    )
+    .await
+    .expect("the run ends on its own");
+    drop(d);
+    let at_answer = seen_at_answer.expect("the answer was handed over");
+    assert!(!at_answer.iter().any(|r| r.is("DELETE", &job_path)), "deleted before the answer: {at_answer:#?}");
+    assert!(finished.reported_early);
+    finished.cleanup.expect("the cleanup succeeded");
+    let Outcome::Found(f) = finished.result.unwrap().outcome else { panic!("not found") };
+    assert_eq!(f.nonce, nonce);
+    assert_deleted_in_background(&spec, &record.lock().unwrap());
 }
 
 #[tokio::test]
