@@ -294,7 +294,7 @@ unsafe extern "sysv64" {
     fn cnd_hybrid_sha_m4p4(state: *const V, w: *const V, out: *mut V, scratch: *mut V, sha: *mut ShaMsg);
 }
 
-/// The variants: name, function, SHA-NI messages per 16 lanes.
+/// The variants measured (`hybrid_variants`): name, function, SHA-NI messages per 16 lanes.
 const VARIANTS: [(&str, Compress, usize); 6] = [
     ("lanes", cnd_hybrid_m0p1, 0),
     ("m1", cnd_hybrid_m1p1, 1),
@@ -307,14 +307,9 @@ const VARIANTS: [(&str, Compress, usize); 6] = [
 /// Most SHA-NI messages of a variant.
 const MAX_SHA: usize = 16;
 
-fn variant() -> (Compress, usize) {
-    static CHOICE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    let i = *CHOICE.get_or_init(|| {
-        let name = std::env::var("CND_HYBRID").unwrap_or_default();
-        VARIANTS.iter().position(|v| v.0 == name).unwrap_or(2)
-    });
-    (VARIANTS[i].1, VARIANTS[i].2)
-}
+/// The kernel's variant: the fastest with SHA-NI messages on the CPU measured (one message
+/// per 16 lanes; see `docs/performance.md`, "The hybrid kernel").
+const CHOSEN: usize = 1;
 
 /// The buffers of one scan.
 struct Bufs {
@@ -462,7 +457,7 @@ unsafe fn run_batches<F: Fill, S: Sink>(
 /// # Safety
 /// The CPU must have the kernel's features.
 unsafe fn drive_best<S: Sink>(prepared: &Prepared, range: NonceRange, sink: &mut S) {
-    let (f, k) = variant();
+    let (_, f, k) = VARIANTS[CHOSEN];
     // SAFETY: forwarded.
     unsafe { drive(f, k, prepared, range, sink) }
 }

@@ -166,7 +166,9 @@ impl Kernel {
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx2 => unsafe { avx2::scan(prepared, range, stop) },
             #[cfg(not(target_arch = "x86_64"))]
-            Kernel::Avx512 | Kernel::Hybrid | Kernel::ShaNi | Kernel::Avx2 => unreachable!("not available on this architecture"),
+            Kernel::Avx512 | Kernel::Hybrid | Kernel::ShaNi | Kernel::Avx2 => {
+                unreachable!("not available on this architecture")
+            }
             Kernel::Portable => portable::scan(prepared, range, stop),
         }
     }
