@@ -3,6 +3,7 @@
 # CPU's flags (CPUINFO, default /proc/cpuinfo) with the runtime checks of cnd-core/src/kernel:
 #
 #   avx512    avx512f + avx512vl          (avx512.rs)
+#   hybrid    sha_ni + sse4_1 + ssse3 + avx512f + avx512vl   (hybrid.rs)
 #   sha-ni    sha_ni + sse4_1 + ssse3     (sha_ni.rs)
 #   avx2      avx2                        (avx2.rs)
 #   portable  any CPU                     (portable.rs)
@@ -22,6 +23,7 @@ flags=" $(sed -n 's/^flags[[:space:]]*:\(.*\)$/\1/p' "$cpuinfo" | head -1) "
 needs() { # KERNEL: the CPU flags it needs
 	case $1 in
 	avx512) echo avx512f avx512vl ;;
+	hybrid) echo sha_ni sse4_1 ssse3 avx512f avx512vl ;;
 	sha-ni) echo sha_ni sse4_1 ssse3 ;;
 	avx2) echo avx2 ;;
 	portable) echo ;;
@@ -29,7 +31,7 @@ needs() { # KERNEL: the CPU flags it needs
 }
 
 status=0
-for kernel in avx512 sha-ni avx2 portable; do
+for kernel in avx512 hybrid sha-ni avx2 portable; do
 	missing=()
 	for f in $(needs "$kernel"); do
 		[[ $flags == *" $f "* ]] || missing+=("$f")

@@ -17,6 +17,8 @@ mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 pub mod choice;
+#[cfg(target_arch = "x86_64")]
+mod hybrid;
 pub mod measure;
 mod portable;
 #[cfg(target_arch = "x86_64")]
@@ -45,6 +47,9 @@ pub(crate) const STOP_CHECK_INTERVAL: u64 = 4096;
 pub enum Kernel {
     /// x86_64 with AVX-512 (`avx512f` + `avx512vl`): 16 nonces per instruction.
     Avx512,
+    /// x86_64 with the SHA extensions and AVX-512: SHA-NI messages and 16 AVX-512 lanes
+    /// interleaved in one instruction stream (assembly).
+    Hybrid,
     /// x86_64 with the SHA extensions: several messages interleaved through `sha256rnds2`.
     ShaNi,
     /// x86_64 with AVX2: 8 nonces per instruction.
@@ -76,12 +81,13 @@ pub enum KernelError {
 
 impl Kernel {
     /// Every kernel, fastest first.
-    pub const ALL: &'static [Kernel] = &[Kernel::Avx512, Kernel::ShaNi, Kernel::Avx2, Kernel::Portable];
+    pub const ALL: &'static [Kernel] = &[Kernel::Avx512, Kernel::Hybrid, Kernel::ShaNi, Kernel::Avx2, Kernel::Portable];
 
     /// The kernel's name, as `CND_KERNEL` and `--kernel` spell it.
     pub fn name(self) -> &'static str {
         match self {
             Kernel::Avx512 => "avx512",
+            Kernel::Hybrid => "hybrid",
             Kernel::ShaNi => "sha-ni",
             Kernel::Avx2 => "avx2",
             Kernel::Portable => "portable",
@@ -94,11 +100,13 @@ impl Kernel {
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx512 => avx512::is_available(),
             #[cfg(target_arch = "x86_64")]
+            Kernel::Hybrid => hybrid::is_available(),
+            #[cfg(target_arch = "x86_64")]
             Kernel::ShaNi => sha_ni::is_available(),
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx2 => avx2::is_available(),
             #[cfg(not(target_arch = "x86_64"))]
-            Kernel::Avx512 | Kernel::ShaNi | Kernel::Avx2 => false,
+            Kernel::Avx512 | Kernel::Hybrid | Kernel::ShaNi | Kernel::Avx2 => false,
             Kernel::Portable => true,
         }
     }
@@ -162,16 +170,20 @@ impl Kernel {
             return Scan::default();
         }
         match self {
-            // SAFETY (the three x86 kernels): `is_available` checked above that the CPU has
+            // SAFETY (the four x86 kernels): `is_available` checked above that the CPU has
             // every feature the kernel's `#[target_feature]` functions are compiled with.
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx512 => unsafe { avx512::scan(prepared, range, stop) },
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Hybrid => unsafe { hybrid::scan(prepared, range, stop) },
             #[cfg(target_arch = "x86_64")]
             Kernel::ShaNi => unsafe { sha_ni::scan(prepared, range, stop) },
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx2 => unsafe { avx2::scan(prepared, range, stop) },
             #[cfg(not(target_arch = "x86_64"))]
-            Kernel::Avx512 | Kernel::ShaNi | Kernel::Avx2 => unreachable!("not available on this architecture"),
+            Kernel::Avx512 | Kernel::Hybrid | Kernel::ShaNi | Kernel::Avx2 => {
+                unreachable!("not available on this architecture")
+            }
             Kernel::Portable => portable::scan(prepared, range, stop),
         }
     }
@@ -186,6 +198,8 @@ impl Kernel {
             // SAFETY: as in `scan`.
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx512 => unsafe { avx512::words(prepared, range) },
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Hybrid => unsafe { hybrid::words(prepared, range) },
             #[cfg(target_arch = "x86_64")]
             Kernel::ShaNi => unsafe { sha_ni::words(prepared, range) },
             #[cfg(target_arch = "x86_64")]
