@@ -42,7 +42,7 @@ impl From<ModeArg> for Mode {
 /// `--kernel`, wherever a kernel can be forced.
 #[derive(Debug, Clone, Args)]
 pub struct KernelArgs {
-    /// Force a hashing kernel (avx512, sha-ni, avx2, portable) [default: the fastest here, as
+    /// Force a hashing kernel (avx512, hybrid, sha-ni, avx2, portable) [default: the fastest here, as
     /// measured once per CPU and binary and cached (`-v` says which and why); bench: every
     /// kernel this CPU runs].
     #[arg(long, env = "CND_KERNEL", value_name = "NAME")]

@@ -290,7 +290,9 @@ unsafe extern "sysv64" {
     fn cnd_hybrid_m4p1(state: *const V, w: *const V, out: *mut V, scratch: *mut V, sha: *mut ShaMsg);
     fn cnd_hybrid_m4p2(state: *const V, w: *const V, out: *mut V, scratch: *mut V, sha: *mut ShaMsg);
     fn cnd_hybrid_m4p4(state: *const V, w: *const V, out: *mut V, scratch: *mut V, sha: *mut ShaMsg);
+    #[cfg(test)]
     fn cnd_hybrid_sha_m4p1(state: *const V, w: *const V, out: *mut V, scratch: *mut V, sha: *mut ShaMsg);
+    #[cfg(test)]
     fn cnd_hybrid_sha_m4p4(state: *const V, w: *const V, out: *mut V, scratch: *mut V, sha: *mut ShaMsg);
 }
 
