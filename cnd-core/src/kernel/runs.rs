@@ -158,11 +158,6 @@ pub(super) struct TextFill {
 }
 
 impl TextFill {
-    /// True when the window's low word is four digits (the nonce's last four).
-    pub(super) fn low_word_is_digits(&self) -> bool {
-        self.high as u32 == 0x8080_8080
-    }
-
     /// The window words (high, low) of the current nonce, then moves to the next nonce.
     #[inline(always)]
     pub(super) fn next(&mut self) -> (u32, u32) {

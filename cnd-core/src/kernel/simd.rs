@@ -15,7 +15,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::runs::{self, BlockConsts, Layout, SECOND, TextFill, compress, schedule_var};
+use super::runs::{self, BlockConsts, Layout, SECOND, TextFill, schedule_var};
 use super::{IV, Prepared, STOP_CHECK_INTERVAL, Scan};
 use crate::hash;
 use crate::problem::{Format, NonceRange};
@@ -139,57 +139,6 @@ pub(super) unsafe trait Lanes: Copy {
 pub(super) trait Fill {
     /// Fills lanes `0..n` of `hi` and `lo`.
     fn fill(&mut self, hi: &mut [u32; 16], lo: &mut [u32; 16], n: usize);
-
-    /// The window words of the next `V::N` nonces, as vectors (high, low).
-    ///
-    /// # Safety
-    /// Only where `V`'s CPU features are available.
-    #[inline(always)]
-    unsafe fn lanes<V: Lanes>(&mut self) -> (V, V) {
-        let (mut hi, mut lo) = ([0u32; 16], [0u32; 16]);
-        self.fill(&mut hi, &mut lo, V::N);
-        // SAFETY: the caller guarantees V's features.
-        unsafe { (V::load(&hi), V::load(&lo)) }
-    }
-}
-
-/// `DIGITS4[m]`: the four ASCII digits of `m % 10^4` as a big-endian word, for `m` up to
-/// `10^4 + 15` (a batch that starts below `10^4` may read 15 lanes past it).
-static DIGITS4: [u32; 10_016] = {
-    let mut t = [0u32; 10_016];
-    let mut m = 0;
-    while m < t.len() {
-        let x = (m % 10_000) as u32;
-        t[m] =
-            ((0x30 + x / 1000) << 24) | ((0x30 + x / 100 % 10) << 16) | ((0x30 + x / 10 % 10) << 8) | (0x30 + x % 10);
-        m += 1;
-    }
-    t
-};
-
-/// The window of a *sub-run*: nonces that share all but their last four digits, which fill
-/// one message word. That word comes from [`DIGITS4`], one vector load per batch; the other
-/// window word is constant and computed once per sub-run.
-#[derive(Debug)]
-pub(super) struct DigitsFill {
-    /// The next nonce modulo 10^4.
-    pub(super) next: usize,
-}
-
-impl Fill for DigitsFill {
-    #[inline(always)]
-    fn fill(&mut self, hi: &mut [u32; 16], _lo: &mut [u32; 16], n: usize) {
-        hi[..n].copy_from_slice(&DIGITS4[self.next..self.next + n]);
-        self.next += n;
-    }
-
-    #[inline(always)]
-    unsafe fn lanes<V: Lanes>(&mut self) -> (V, V) {
-        let words: &[u32; 16] = DIGITS4[self.next..self.next + 16].try_into().expect("16 words");
-        self.next += V::N;
-        // SAFETY: the caller guarantees V's features.
-        unsafe { (V::load(words), V::splat(0)) }
-    }
 }
 
 impl Fill for TextFill {
@@ -465,10 +414,12 @@ pub(super) unsafe fn run<
             iv[i] = V::splat(IV[i]);
         }
         let first_var = VAR0.trailing_zeros() as usize;
+        let (mut hi, mut lo) = ([0u32; 16], [0u32; 16]);
         let mut n = job.range.start;
         while n < job.range.end {
             let valid = (job.range.end - n).min(V::N as u64) as usize;
-            let (vh, vl) = fill.lanes::<V>();
+            fill.fill(&mut hi, &mut lo, V::N);
+            let (vh, vl) = (V::load(&hi), V::load(&lo));
             let mut wv = [vh; 16];
             if first_var + 1 < 16 {
                 wv[first_var + 1] = vl;
@@ -516,12 +467,6 @@ pub(super) unsafe fn drive<V: Lanes, S: Sink>(prepared: &Prepared, range: NonceR
         }
         debug_assert_eq!(ScanSink::out_word(prepared), 0);
         for run in runs::text_runs(prepared, range) {
-            if run.fill.low_word_is_digits() {
-                if sub_runs::<V, S>(prepared, &run, sink) {
-                    return;
-                }
-                continue;
-            }
             let (block, s, var) = run.window();
             let c0 = BlockConsts::new(&runs::words(&run.blocks[block]), var);
             let state = runs::scalar_rounds(run.state_in, &c0.kw, 0, s);
@@ -548,102 +493,5 @@ pub(super) unsafe fn drive<V: Lanes, S: Sink>(prepared: &Prepared, range: NonceR
                 return;
             }
         }
-    }
-}
-
-/// Hashes a run whose window's low word holds four digits, in sub-runs of the nonces that
-/// share every other digit: there the window's high word is constant too, so each sub-run
-/// starts one round later (or, for a window straddling two blocks, skips the first block),
-/// its schedule words that depend only on the high word are computed once, and the low word
-/// comes from [`DIGITS4`]. Returns true when the sink ended the scan.
-///
-/// # Safety
-/// Only where `V`'s CPU features are available.
-unsafe fn sub_runs<V: Lanes, S: Sink>(prepared: &Prepared, run: &runs::Run, sink: &mut S) -> bool {
-    const SUB: u64 = 10_000;
-    let (block, s, _) = run.window();
-    let mut start = run.range.start;
-    while start < run.range.end {
-        let end = (start / SUB + 1).checked_mul(SUB).map_or(run.range.end, |e| e.min(run.range.end));
-        let range = NonceRange { start, end };
-        let mut fill = DigitsFill { next: (start % SUB) as usize };
-        let (blocks, _) = prepared.text_blocks(start);
-        let done = if run.layout == Layout::Straddle {
-            // The first block is constant: the sub-run hashes the second, whose word 0 varies.
-            let state = compress(&run.state_in, &blocks[0]);
-            let c0 = BlockConsts::new(&runs::words(&blocks[1]), 1);
-            let job = Job { range, state, feed: state, c0, c1: c0 };
-            // SAFETY: forwarded from the caller.
-            unsafe { V::run::<_, _, 1, 0, 0, false, 0>(&job, &mut fill, sink) }
-        } else {
-            let c0 = BlockConsts::new(&runs::words(&blocks[block]), 1 << (s + 1));
-            let state = runs::scalar_rounds(run.state_in, &c0.kw, 0, s + 1);
-            let c1 = BlockConsts::new(&runs::words(&blocks[1]), 0);
-            let job = Job { range, state, feed: run.state_in, c0, c1 };
-            macro_rules! go {
-                ($two:literal; $($s:literal)*) => {
-                    match s {
-                        // SAFETY: forwarded from the caller.
-                        $($s => unsafe {
-                            V::run::<_, _, { 1 << ($s + 1) }, { $s + 1 }, 0, $two, 0>(&job, &mut fill, sink)
-                        },)*
-                        _ => unreachable!("window word {s}"),
-                    }
-                };
-            }
-            match run.layout {
-                Layout::LastBlock { .. } => go!(false; 0 1 2 3 4 5 6 7 8 9 10 11 12),
-                _ => go!(true; 12 13 14),
-            }
-        };
-        if done {
-            return true;
-        }
-        start = end;
-    }
-    false
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::kernel::Kernel;
-    use crate::problem::Problem;
-
-    /// Every lane kernel's output words against the reference across the edges of sub-runs
-    /// (multiples of 10^4, mid-batch), for every block length up to two blocks and digit
-    /// counts of every residue mod 4, so that the four-digit word sits at every word and in
-    /// every layout (one block, first of two, straddling, second of two).
-    #[test]
-    fn sub_runs_match_the_reference_across_their_edges() {
-        let lane_kernels: Vec<Kernel> =
-            [Kernel::Avx512, Kernel::Avx2].into_iter().filter(|k| k.is_available()).collect();
-        let mut sub_run_layouts = std::collections::HashSet::new();
-        for tail_len in 0..=130usize {
-            let block: Vec<u8> = (0..tail_len).map(|i| (i * 53 + 7) as u8).collect();
-            let problem = Problem::text(block, 0).unwrap();
-            let prepared = Prepared::new(&problem);
-            for edge in [10_000u64, 12_340_000, 1_234_560_000, 98_765_430_000] {
-                let range = NonceRange::new(edge - 21, edge + 37).unwrap();
-                for run in runs::text_runs(&prepared, range) {
-                    if run.fill.low_word_is_digits() {
-                        sub_run_layouts.insert(run.window().1 + 16 * run.window().0);
-                    }
-                }
-                let want: Vec<u32> = (range.start..range.end)
-                    .map(|n| u32::from_be_bytes(hash::digest(&problem, n)[..4].try_into().unwrap()))
-                    .collect();
-                for &kernel in &lane_kernels {
-                    let got = kernel.output_words(&prepared, range);
-                    assert_eq!(got, want, "{kernel}, block of {tail_len} bytes, nonces {range}");
-                }
-            }
-        }
-        // The window's first word at every position of the first block (one block, first of
-        // two, straddling), and in the second block.
-        assert!(
-            (0..16).all(|s| sub_run_layouts.contains(&s)) && sub_run_layouts.iter().any(|&s| s >= 16),
-            "{sub_run_layouts:?}"
-        );
     }
 }
