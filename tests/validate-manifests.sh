@@ -3,7 +3,8 @@
 # the Kubernetes OpenAPI schemas, strictly (unknown fields are errors):
 #
 #   - `cnd k8s manifest` with and without --rbac, 1 and 16 workers, text and Bitcoin
-#     problems, with and without SQS, first and lowest mode, fractional CPUs: against
+#     problems, with and without SQS, first and lowest mode, fractional CPUs, a node pool
+#     (--node-selector, --toleration): against
 #     Kubernetes 1.31 and the newest schema kubernetes-validate ships;
 #   - the same rendered for --kube-version 1.29 (no successPolicy) against 1.29;
 #   - deploy/rbac.yaml and deploy/job-example.yaml as committed, and a check that they are
@@ -87,6 +88,7 @@ declare -A cases=(
 	[bitcoin-d-rbac]="--workers 1 --bitcoin-header $header -d 30 --rbac"
 	[text-sqs]="--workers 4 -d 24 ${sqs[*]}"
 	[text-sqs-16-rbac]="--workers 16 -d 24 --rbac --kernel portable ${sqs[*]}"
+	[text-node-pool]="--workers 8 -d 24 --node-selector cloud.google.com/gke-spot=true --node-selector pool=cnd --toleration cloud.google.com/gke-spot=true:NoSchedule --toleration dedicated:NoExecute"
 )
 
 for name in $(printf '%s\n' "${!cases[@]}" | sort); do
@@ -114,6 +116,10 @@ if [[ $out != *"'successPolicy' was unexpected"* ]]; then
 else
 	passed=$((passed + 1)); echo "ok   the 1.29 schema rejects successPolicy (the strict check bites)"
 fi
+
+# --node-selector and --toleration land in the pod spec.
+contains "--node-selector in the pod's nodeSelector" "gke-spot: 'true'" "$cnd" k8s manifest -d 24 --node-selector cloud.google.com/gke-spot=true
+contains "--toleration KEY:EFFECT is an Exists toleration" "operator: Exists" "$cnd" k8s manifest -d 24 --toleration dedicated:NoExecute
 
 # The committed examples validate, and are what the code renders today.
 for f in deploy/rbac.yaml deploy/job-example.yaml; do

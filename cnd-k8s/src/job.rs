@@ -3,6 +3,7 @@
 //! [`WorkerSpec`], the one type that the worker reads it with; the pod adds only what a pod
 //! alone has (`POD_NAME`, `AWS_REGION`, the AWS Secret).
 
+mod placement;
 mod quantities;
 mod rbac;
 
@@ -23,6 +24,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
+pub use self::placement::{NodeSelector, Placement, TaintEffect, TolerationSpec};
 pub use self::quantities::{Cpu, KubeVersion, Memory, PullPolicy};
 pub use self::rbac::render_rbac;
 use crate::error::{Error, Result};
@@ -95,6 +97,8 @@ pub struct JobSettings {
     /// HTTPS (e.g. to SQS through a private CA): mounted read-only at [`CA_DIR`], named by
     /// `SSL_CERT_FILE`. The image's own bundle is used without it.
     pub ca_configmap: Option<String>,
+    /// `--node-selector` and `--toleration`: which nodes the pods may go to.
+    pub placement: Placement,
 }
 
 /// Where the CA ConfigMap is mounted in a worker (`SSL_CERT_FILE` = this + `/ca.crt`).
@@ -116,6 +120,7 @@ impl Default for JobSettings {
             backoff_limit_per_index: 1,
             termination_grace_period_seconds: 10,
             ca_configmap: None,
+            placement: Placement::default(),
         }
     }
 }
@@ -281,7 +286,7 @@ pub fn render_job(spec: &RunSpec, settings: &JobSettings, version: KubeVersion) 
         }),
         ..Default::default()
     };
-    let pod = PodSpec {
+    let mut pod = PodSpec {
         restart_policy: Some("Never".into()),
         automount_service_account_token: Some(false),
         enable_service_links: Some(false),
@@ -306,6 +311,7 @@ pub fn render_job(spec: &RunSpec, settings: &JobSettings, version: KubeVersion) 
         }),
         ..Default::default()
     };
+    settings.placement.apply(&mut pod);
     let exit_codes = |action: &str, exit: Exit| PodFailurePolicyRule {
         action: action.into(),
         on_exit_codes: Some(PodFailurePolicyOnExitCodesRequirement {

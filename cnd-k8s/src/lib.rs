@@ -44,8 +44,8 @@ pub use dispatcher::{DispatcherSettings, K8sDispatcher, delete_run, wait_pods_go
 pub use error::{Error, RBAC_HINT, Result, ServerMessage};
 pub use job::{
     CA_DIR, CONTAINER, Cpu, DEFAULT_IMAGE, DEFAULT_JOB_DEADLINE, JobSettings, KubeVersion, MAX_JOB_DEADLINE, Memory,
-    NAME_LABEL, PullPolicy, RUN_LABEL, WORKER_UID, all_runs_selector, job_name, render_job, render_rbac, run_selector,
-    to_yaml,
+    NAME_LABEL, NodeSelector, Placement, PullPolicy, RUN_LABEL, TaintEffect, TolerationSpec, WORKER_UID,
+    all_runs_selector, job_name, render_job, render_rbac, run_selector, to_yaml,
 };
 pub use runs::{RunStatus, cleanup, status};
 pub use termination_log::TerminationLog;

@@ -45,8 +45,8 @@ pub struct ManifestOptions {
 mod enabled {
     use cnd_core::{Dispatcher, Kernel, Problem, Results, RunSpec};
     use cnd_k8s::{
-        ClientOptions, DispatcherSettings, JobSettings, K8sDispatcher, KubeVersion, connect, render_job, render_rbac,
-        to_yaml,
+        ClientOptions, DispatcherSettings, JobSettings, K8sDispatcher, KubeVersion, Placement, connect, render_job,
+        render_rbac, to_yaml,
     };
 
     use super::*;
@@ -89,6 +89,7 @@ mod enabled {
                 aws_region: std::env::var("AWS_REGION").or_else(|_| std::env::var("AWS_DEFAULT_REGION")).ok(),
                 kernel,
                 job_deadline: k8s.job_deadline,
+                placement: Placement::parse(&k8s.node_selector, &k8s.toleration).map_err(cli_error)?,
                 ..JobSettings::default()
             };
             job.validate().map_err(cli_error)?;

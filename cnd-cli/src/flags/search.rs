@@ -210,4 +210,14 @@ pub struct K8sRunArgs {
     /// of a run whose coordinator was killed after this long (k8s backend).
     #[arg(long, env = "CND_JOB_DEADLINE", value_name = "DURATION", default_value = "24h", value_parser = parse_duration)]
     pub job_deadline: Duration,
+
+    /// Schedule the pods only on nodes with this label, KEY=VALUE; repeatable, e.g. a spot or
+    /// dedicated node pool (k8s backend).
+    #[arg(long = "node-selector", env = "CND_NODE_SELECTOR", value_name = "KEY=VALUE", value_delimiter = ',')]
+    pub node_selector: Vec<String>,
+
+    /// Let the pods go to nodes with this taint, KEY[=VALUE]:EFFECT, EFFECT one of NoSchedule,
+    /// PreferNoSchedule, NoExecute; repeatable (k8s backend).
+    #[arg(long = "toleration", env = "CND_TOLERATION", value_name = "KEY[=VALUE]:EFFECT", value_delimiter = ',')]
+    pub toleration: Vec<String>,
 }
