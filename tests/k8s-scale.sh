@@ -185,7 +185,7 @@ else
 		die "up.sh failed: $WORK/up.log"
 fi
 kwok_started=1
-"$CLUSTER/kwok.sh" start "$WORK/stages.yaml" 2>"$WORK/kwok.log" || die "kwok.sh start failed: $WORK/kwok.log"
+"$CLUSTER/kwok.sh" start "$SCALE/kwok.yaml" "$WORK/stages.yaml" 2>"$WORK/kwok.log" || die "kwok.sh start failed: $WORK/kwok.log"
 nodes_made=1
 tn=$SECONDS
 kubectl apply -f "$WORK/nodes.yaml" --request-timeout=60s >/dev/null
@@ -274,10 +274,12 @@ if events:
                    and e["objectRef"].get("resource") == "jobs")
     pod_deletes = [ts(e["stageTimestamp"]) for e in events if e["verb"] == "delete"
                    and e["objectRef"].get("resource") == "pods" and not e["objectRef"].get("subresource")
-                   and e.get("userAgent", "").startswith("kwok/")]
+                   and e.get("userAgent", "").startswith("kwok/") and e["responseStatus"].get("code") == 200]
     winner = (answer or {}).get("worker") or ""
-    reported = when(lambda e: e["verb"] == "patch" and e["objectRef"].get("name") == winner
-                    and e["objectRef"].get("subresource") == "status", max)
+    # when kwok's status patch with the winner's report reached the apiserver
+    reported = max((ts(e["requestReceivedTimestamp"]) for e in events if e["verb"] == "patch"
+                    and e["objectRef"].get("name") == winner and e["objectRef"].get("subresource") == "status"),
+                   default=None)
     bound.sort()
     if created and len(bound) >= pods:
         print(f"Job created → {pods} pods bound: {bound[pods - 1] - created:.1f} s (first after "

@@ -5,6 +5,7 @@ mod events;
 mod faults;
 mod pods;
 mod preflight;
+mod scale;
 mod timeline;
 mod watch;
 
@@ -53,7 +54,7 @@ pub struct DispatcherSettings {
     pub job: JobSettings,
     /// The namespace of the run (default: the client's).
     pub namespace: Option<String>,
-    /// How long `shutdown` waits for the run's pods to be gone.
+    /// How long `shutdown` waits for the run's pods to be gone, plus 20 ms per pod.
     pub cleanup_timeout: Duration,
     /// After the Job fails on its deadline, how long to wait for the coordinator's own timer
     /// (which started first, so it normally fires first) before reporting an error.
@@ -418,7 +419,8 @@ impl Dispatcher for K8sDispatcher {
             let ctx = &self.ctx;
             // The run is over once no worker runs: the kubelet removes the stopped pods'
             // objects by itself, a second or two later (sandbox, cgroup), not waited for.
-            let timeout = ctx.settings.cleanup_timeout;
+            let pods = run.as_ref().map_or(0, |r| r.partitions.len());
+            let timeout = scale::cleanup_wait(ctx.settings.cleanup_timeout, pods);
             let deleted =
                 delete_run_until(ctx.client.clone(), &ctx.namespace, &name, run_id.as_deref(), timeout, Until::Stopped)
                     .await;
