@@ -118,7 +118,7 @@ else
 fi
 
 # --node-selector and --toleration land in the pod spec.
-contains "--node-selector in the pod's nodeSelector" "gke-spot: 'true'" "$cnd" k8s manifest -d 24 --node-selector cloud.google.com/gke-spot=true
+contains "--node-selector in the pod's nodeSelector" 'cloud.google.com/gke-spot: "true"' "$cnd" k8s manifest -d 24 --node-selector cloud.google.com/gke-spot=true
 contains "--toleration KEY:EFFECT is an Exists toleration" "operator: Exists" "$cnd" k8s manifest -d 24 --toleration dedicated:NoExecute
 
 # The committed examples validate, and are what the code renders today.

@@ -64,9 +64,14 @@ fn cpu_fractions_set_one_thread() {
 
 #[test]
 fn bad_k8s_flags_are_one_line_usage_errors() {
-    for (flag, value) in
-        [("--cpu", "lots"), ("--memory", "big"), ("--image-pull-policy", "sometimes"), ("--kube-version", "1.20")]
-    {
+    for (flag, value) in [
+        ("--cpu", "lots"),
+        ("--memory", "big"),
+        ("--image-pull-policy", "sometimes"),
+        ("--kube-version", "1.20"),
+        ("--node-selector", "pool"),
+        ("--toleration", "spot:Evict"),
+    ] {
         cnd()
             .args(["k8s", "manifest", "-d", "24", flag, value])
             .assert()
@@ -79,6 +84,17 @@ fn bad_k8s_flags_are_one_line_usage_errors() {
         .code(2)
         .stderr(predicate::str::contains("--results").and(predicate::str::contains("stdout")));
     cnd().args(["k8s", "cleanup"]).assert().code(2).stderr(predicate::str::contains("--all"));
+    // A run checks them before it reaches for a cluster, in one line.
+    cnd()
+        .args(["--backend", "k8s", "-d", "8", "--toleration", "spot=yes:Sometimes"])
+        .env("KUBECONFIG", "/nonexistent")
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::starts_with("error: --toleration: ")
+                .and(predicate::str::contains("NoSchedule, PreferNoSchedule, NoExecute"))
+                .and(predicate::function(|s: &str| s.trim_end().lines().count() == 1)),
+        );
 }
 
 #[test]
