@@ -280,10 +280,11 @@ if events:
     deleted = when(lambda e: e.get("userAgent", "").startswith("cnd/") and e["verb"] == "delete"
                    and e["objectRef"].get("resource") == "jobs")
     winner = (answer or {}).get("worker") or ""
-    # when kwok's status patch with the winner's report reached the apiserver
-    reported = max((ts(e["requestReceivedTimestamp"]) for e in events if e["verb"] == "patch"
-                    and e["objectRef"].get("name") == winner and e["objectRef"].get("subresource") == "status"),
-                   default=None)
+    # when kwok's status patch with the winner's report reached the apiserver: its last status
+    # patch received before the answer was printed (kwok patches the pod again later)
+    reported = max((t for e in events if e["verb"] == "patch" and e["objectRef"].get("name") == winner
+                    and e["objectRef"].get("subresource") == "status"
+                    for t in [ts(e["requestReceivedTimestamp"])] if answer and t <= printed), default=None)
     bound.sort()
     if created and len(bound) >= pods:
         print(f"Job created → {pods} pods bound: {bound[pods - 1] - created:.1f} s (first after "
