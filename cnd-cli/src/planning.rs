@@ -224,24 +224,44 @@ impl PlanReport {
                 }
                 let rest = match (self.startup_source, self.rate_source) {
                     ("history", "history") => String::new(),
-                    ("history", r) => format!("; rate from the {r}"),
-                    (s, _) => format!("; start-up from the {s}"),
+                    ("history", r) => format!("; {}", rate_said(r)),
+                    (s, _) => format!("; {}", startup_said(s)),
                 };
                 format!("measured over {n} run{plural}{context}: {}{rest}", figures.join(", "))
             }
             (Some(h), _) => format!(
-                "rate from the {}, start-up from the {} (the flags win over {} run{} in the run history{context})",
-                self.rate_source,
-                self.startup_source,
+                "{}, {} (the flags win over {} run{} in the run history{context})",
+                rate_said(self.rate_source),
+                startup_said(self.startup_source),
                 h.runs,
                 if h.runs == 1 { "" } else { "s" }
             ),
             _ if self.context.is_some() => format!(
-                "no runs{context} in the run history: rate from the {}, start-up from the {}",
-                self.rate_source, self.startup_source
+                "no runs{context} in the run history: {}, {}",
+                rate_said(self.rate_source),
+                startup_said(self.startup_source)
             ),
-            _ => format!("rate from the {}, start-up from the {}", self.rate_source, self.startup_source),
+            _ => format!("{}, {}", rate_said(self.rate_source), startup_said(self.startup_source)),
         }
+    }
+}
+
+/// Where the rate came from, for people.
+fn rate_said(source: &str) -> &'static str {
+    match source {
+        "flag" => "rate from --rate",
+        "calibration" => "rate from this machine's calibration",
+        "measured" => "rate measured on this machine now",
+        _ => "rate from the run history",
+    }
+}
+
+/// Where the start-up delay came from, for people.
+fn startup_said(source: &str) -> &'static str {
+    match source {
+        "flag" => "start-up from --startup",
+        "default" => "start-up the backend's default",
+        _ => "start-up from the run history",
     }
 }
 

@@ -137,7 +137,8 @@ fn without_runs_of_the_context_the_plan_uses_the_calibration_and_says_so() {
         let human = String::from_utf8(human).unwrap();
         assert!(
             human.contains(
-                "no runs on context lab in the run history: rate from the calibration, start-up from the default"
+                "no runs on context lab in the run history: rate from this machine's calibration, start-up the \
+                 backend's default"
             ),
             "{human}"
         );
