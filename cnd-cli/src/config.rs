@@ -128,7 +128,7 @@ impl RunConfig {
                 // On a cluster, the history of its runs gives the rate and the start-up.
                 let cluster = match &backend {
                     BackendConfig::K8s(k8s) => {
-                        crate::backends::cluster::identify(k8s.cluster.context.as_deref()).map(|(key, _)| key)
+                        crate::backends::cluster::identify(k8s.context_and_namespace().0).map(|(key, _)| key)
                     }
                     _ => None,
                 };

@@ -127,10 +127,11 @@ fn run_record(config: &RunConfig, recorder: &Recorder, outcome: &str, hashes: u6
     let (mut context, mut server, mut namespace, mut cpu) = (None, None, None, 1.0);
     if let BackendConfig::K8s(k8s) = &config.backend {
         cpu = k8s.hashing_cpus();
-        if let Some((key, ns)) = crate::backends::cluster::identify(k8s.cluster.context.as_deref()) {
+        let (given_context, given_namespace) = k8s.context_and_namespace();
+        if let Some((key, ns)) = crate::backends::cluster::identify(given_context) {
             (context, server, namespace) = (Some(key.context), key.server, ns);
         }
-        namespace = k8s.cluster.namespace.clone().or(namespace).or_else(|| Some("default".into()));
+        namespace = given_namespace.map(str::to_string).or(namespace).or_else(|| Some("default".into()));
     }
     RunRecord {
         time_unix_s: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
