@@ -202,7 +202,10 @@ impl PlanReport {
                 percent(p.probability_in_range)
             ),
         );
-        out += &format!("  {:<18} {}\n", "based on", self.basis());
+        // On a cluster, whether the figures came from its runs or not.
+        if self.context.is_some() || self.history.is_some() {
+            out += &format!("  {:<18} {}\n", "based on", self.basis());
+        }
         out.pop();
         out
     }
