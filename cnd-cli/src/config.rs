@@ -12,14 +12,15 @@ use crate::error::usage;
 use crate::flags::{
     AutoArgs, Backend, K8sRunArgs, KernelArgs, ManifestArgs, ResultsArgs, RunArgs, SearchArgs, Workers, check_workers,
 };
+use crate::history::ClusterKey;
 use crate::planning::{PlanReport, PlanRequest};
 
 /// Start-up delay assumed for a Kubernetes run when `--startup` is not given: Job
 /// creation, scheduling and container start on warm nodes with the image cached.
-const K8S_DEFAULT_STARTUP: Duration = Duration::from_secs(5);
+pub(crate) const K8S_DEFAULT_STARTUP: Duration = Duration::from_secs(5);
 
 /// Start-up delay assumed for local worker processes.
-const PROCESS_DEFAULT_STARTUP: Duration = Duration::from_millis(100);
+pub(crate) const PROCESS_DEFAULT_STARTUP: Duration = Duration::from_millis(100);
 
 /// Workers of a backend when `--workers` is not given, except local (all cores).
 const DEFAULT_REMOTE_WORKERS: u32 = 2;
@@ -124,7 +125,14 @@ impl RunConfig {
                         "--workers auto needs --deadline (allowed: a positive duration such as 30s, 5m, 1h)",
                     ));
                 }
-                let report = plan_request(&backend, auto, kernel, tell)
+                // On a cluster, the history of its runs gives the rate and the start-up.
+                let cluster = match &backend {
+                    BackendConfig::K8s(k8s) => {
+                        crate::backends::cluster::identify(k8s.context_and_namespace().0).map(|(key, _)| key)
+                    }
+                    _ => None,
+                };
+                let report = plan_request(&backend, auto, kernel, tell, cluster.as_ref())
                     .plan(&problem)
                     .map_err(|e| usage(format!("--workers auto: {e}")))?;
                 (report.plan.workers, Some(report))
@@ -156,14 +164,21 @@ impl RunConfig {
 
 /// How `--workers auto` plans on each backend: local threads and worker processes are
 /// capped at the CPUs of this machine (more would not hash faster); a pod of `--cpu` CPUs
-/// hashes at that many times the per-CPU rate measured here.
-fn plan_request<'a>(backend: &BackendConfig, auto: &'a AutoArgs, kernel: Kernel, tell: bool) -> PlanRequest<'a> {
+/// hashes at that many times the per-CPU rate measured here, unless the run history has
+/// measured the cluster's pods.
+fn plan_request<'a>(
+    backend: &BackendConfig,
+    auto: &'a AutoArgs,
+    kernel: Kernel,
+    tell: bool,
+    cluster: Option<&'a ClusterKey>,
+) -> PlanRequest<'a> {
     let (cpus, unit, default_startup, cap) = match backend {
         BackendConfig::Local => (1.0, "thread", Duration::ZERO, Some(available_threads())),
         BackendConfig::Process(_) => (1.0, "process", PROCESS_DEFAULT_STARTUP, Some(available_threads())),
         BackendConfig::K8s(k8s) => (k8s.hashing_cpus(), "pod", K8S_DEFAULT_STARTUP, None),
     };
-    PlanRequest { auto, kernel, cpus, default_startup, cap, unit, tell }
+    PlanRequest { auto, kernel, cpus, default_startup, cap, unit, tell, cluster }
 }
 
 impl TryFrom<&SearchArgs> for RunConfig {

@@ -11,6 +11,7 @@ mod commands;
 mod config;
 mod error;
 mod flags;
+mod history;
 mod output;
 mod planning;
 mod signals;

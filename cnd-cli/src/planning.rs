@@ -1,9 +1,13 @@
-//! The planner's inputs as this machine knows them: the stored calibration, a rate measured
-//! now, and the plan report that `cnd plan` and `--workers auto` print.
+//! The planner's inputs as this machine knows them: the run history, the stored
+//! calibration, a rate measured now, and the plan report that `cnd plan` and `--workers
+//! auto` print.
 //!
-//! The rate per worker is `--rate`, or the per-CPU rate that `cnd bench --calibrate` stored
+//! On a Kubernetes cluster the rate per pod and the start-up delay are the medians of the
+//! cluster's recent runs in the run history ([`crate::history`]) when it has any. Otherwise
+//! the rate per worker is `--rate`, or the per-CPU rate that `cnd bench --calibrate` stored
 //! in `$XDG_CACHE_HOME/cnd/calibration.json` (`~/.cache/cnd/...`), or, without one, a rate
-//! measured here for about a second.
+//! measured here for about a second; the start-up delay `--startup` or the backend's
+//! default. A flag always wins over the history.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -17,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::usage;
 use crate::flags::AutoArgs;
+use crate::history::{ClusterKey, History, Measured, measured_on};
 
 /// The confidence when none is given.
 pub const DEFAULT_CONFIDENCE: f64 = 0.95;
@@ -29,8 +34,22 @@ pub struct PlanReport {
     pub plan: Plan,
     /// Leading zero bits asked for (None for a Bitcoin nBits target).
     pub difficulty: Option<u32>,
-    /// Where the rate came from: `flag`, `calibration` or `measured`.
+    /// Where the rate came from: `flag`, `history`, `calibration` or `measured`.
     pub rate_source: &'static str,
+    /// Where the start-up delay came from: `flag`, `history` or `default`.
+    pub startup_source: &'static str,
+    /// `history` when a figure of the plan came from the run history, else `calibration`.
+    pub source: &'static str,
+    /// The start-up delay assumed, seconds (as `startup_s`).
+    pub startup_delay_s: f64,
+    /// The run history's figures for the cluster, when it has any (used or not).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<Measured>,
+    /// Runs of the history whose figures were used (0 when none was).
+    pub history_runs: usize,
+    /// The kubeconfig context the plan is for (k8s).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
     /// P(found by the deadline) with one worker fewer (None for one worker).
     pub probability_with_one_fewer: Option<f64>,
     /// What one worker is, in the human form: `worker`, `thread`, `process`, `pod`.
@@ -55,6 +74,8 @@ pub struct PlanRequest<'a> {
     pub unit: &'static str,
     /// Say on stderr when a rate is measured now.
     pub tell: bool,
+    /// The cluster whose runs in the history give the rate and start-up (k8s), if known.
+    pub cluster: Option<&'a ClusterKey>,
 }
 
 impl PlanRequest<'_> {
@@ -66,18 +87,34 @@ impl PlanRequest<'_> {
             .deadline
             .ok_or_else(|| usage("--deadline is required (allowed: a positive duration such as 30s, 5m, 1h)"))?;
         let confidence = self.auto.confidence.unwrap_or(DEFAULT_CONFIDENCE);
-        let (rate, rate_source) = match self.auto.rate {
-            Some(r) => (r, "flag"),
-            None => {
+        let history = self.cluster.and_then(|c| measured_on(&History::from_env()?.read(), c, self.cpus));
+        let from_history = history.as_ref().and_then(|h| h.rate_per_worker);
+        let (rate, rate_source) = match (self.auto.rate, from_history) {
+            (Some(r), _) => (r, "flag"),
+            (None, Some(r)) => (r, "history"),
+            (None, None) => {
                 let (per_cpu, source) = per_cpu_rate(self.kernel, self.tell);
                 (per_cpu * self.cpus, source)
             }
+        };
+        let (startup, startup_source) = match (self.auto.startup, history.as_ref().and_then(|h| h.startup_delay_s)) {
+            (Some(s), _) => (s, "flag"),
+            (None, Some(s)) => (Duration::from_secs_f64(s), "history"),
+            (None, None) => (self.default_startup, "default"),
+        };
+        let used = |s: &str| s == "history";
+        let history_runs = match &history {
+            Some(h) => {
+                let rate_runs = if used(rate_source) { h.rate_runs } else { 0 };
+                let startup_runs = if used(startup_source) { h.startup_runs } else { 0 };
+                if rate_runs + startup_runs > 0 { h.runs } else { 0 }
+            }
+            None => 0,
         };
         let max_workers = match (self.auto.max_workers, self.cap) {
             (Some(m), Some(c)) => Some(m.min(c)),
             (m, c) => m.or(c),
         };
-        let startup = self.auto.startup.unwrap_or(self.default_startup);
         let model = SearchModel::new(problem, rate, startup).map_err(|e| usage(e.to_string()))?;
         let plan = model.plan(deadline, confidence, max_workers).map_err(|e| {
             let why = e.to_string();
@@ -91,9 +128,15 @@ impl PlanRequest<'_> {
         let probability_with_one_fewer =
             (plan.workers > 1).then(|| model.probability_found_by(plan.workers - 1, plan.deadline_s));
         Ok(PlanReport {
+            startup_delay_s: plan.startup_s,
             plan,
             difficulty: problem.difficulty(),
             rate_source,
+            startup_source,
+            source: if history_runs > 0 { "history" } else { "calibration" },
+            history,
+            history_runs,
+            context: self.cluster.map(|c| c.context.clone()),
             probability_with_one_fewer,
             unit: self.unit,
         })
@@ -159,8 +202,69 @@ impl PlanReport {
                 percent(p.probability_in_range)
             ),
         );
+        // On a cluster, whether the figures came from its runs or not.
+        if self.context.is_some() || self.history.is_some() {
+            out += &format!("  {:<18} {}\n", "based on", self.basis());
+        }
         out.pop();
         out
+    }
+
+    /// Where the rate and the start-up delay came from, for people.
+    fn basis(&self) -> String {
+        let unit = self.unit;
+        let context = self.context.as_deref().map_or(String::new(), |c| format!(" on context {c}"));
+        match (&self.history, self.history_runs) {
+            (Some(h), n) if n > 0 => {
+                let plural = if n == 1 { "" } else { "s" };
+                let mut figures = Vec::new();
+                if self.startup_source == "history" {
+                    figures.push(format!("start-up {}", HumanSeconds(self.plan.startup_s)));
+                }
+                if self.rate_source == "history" {
+                    let scaled = if h.rate_scaled { " (scaled per CPU from other pod sizes)" } else { "" };
+                    figures.push(format!("{} per {unit}{scaled}", HashRate(self.plan.rate_per_worker)));
+                }
+                let rest = match (self.startup_source, self.rate_source) {
+                    ("history", "history") => String::new(),
+                    ("history", r) => format!("; {}", rate_said(r)),
+                    (s, _) => format!("; {}", startup_said(s)),
+                };
+                format!("measured over {n} run{plural}{context}: {}{rest}", figures.join(", "))
+            }
+            (Some(h), _) => format!(
+                "{}, {} (the flags win over {} run{} in the run history{context})",
+                rate_said(self.rate_source),
+                startup_said(self.startup_source),
+                h.runs,
+                if h.runs == 1 { "" } else { "s" }
+            ),
+            _ if self.context.is_some() => format!(
+                "no runs{context} in the run history: {}, {}",
+                rate_said(self.rate_source),
+                startup_said(self.startup_source)
+            ),
+            _ => format!("{}, {}", rate_said(self.rate_source), startup_said(self.startup_source)),
+        }
+    }
+}
+
+/// Where the rate came from, for people.
+fn rate_said(source: &str) -> &'static str {
+    match source {
+        "flag" => "rate from --rate",
+        "calibration" => "rate from this machine's calibration",
+        "measured" => "rate measured on this machine now",
+        _ => "rate from the run history",
+    }
+}
+
+/// Where the start-up delay came from, for people.
+fn startup_said(source: &str) -> &'static str {
+    match source {
+        "flag" => "start-up from --startup",
+        "default" => "start-up the backend's default",
+        _ => "start-up from the run history",
     }
 }
 

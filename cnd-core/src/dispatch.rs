@@ -157,6 +157,13 @@ pub trait Dispatcher: Send {
         std::sync::Arc::new(Progress::default)
     }
 
+    /// The run's start-up delay as this backend measures it (k8s: from the Job created to
+    /// the first pod seen running), once known; `None` when it measures none. Read before
+    /// [`Dispatcher::shutdown`]. Run histories and the planner use it.
+    fn startup_delay(&self) -> Option<Duration> {
+        None
+    }
+
     /// Stops every worker and removes everything the run created (threads, processes,
     /// pods, queues), and waits until it is gone. Called exactly once, on every exit path.
     async fn shutdown(&mut self) -> Result<()>;

@@ -386,6 +386,10 @@ impl Dispatcher for K8sDispatcher {
         })
     }
 
+    fn startup_delay(&self) -> Option<Duration> {
+        self.run.as_ref()?.timeline.startup_delay()
+    }
+
     async fn shutdown(&mut self) -> Result<(), DispatchError> {
         let mut first_error: Option<DispatchError> = None;
         if let Some(task) = self.channel_task.take() {

@@ -39,7 +39,7 @@ mod job;
 mod runs;
 mod termination_log;
 
-pub use client::{ClientOptions, connect};
+pub use client::{ClientOptions, ClusterIdentity, cluster_identity, connect};
 pub use dispatcher::{DispatcherSettings, K8sDispatcher, delete_run, wait_pods_gone};
 pub use error::{Error, RBAC_HINT, Result, ServerMessage};
 pub use job::{

@@ -107,6 +107,11 @@ mod enabled {
             matches!(&self.job.results, Results::Sqs(t) if t.queue_url.is_none())
         }
 
+        /// `--context` and `--namespace`, if given.
+        pub fn context_and_namespace(&self) -> (Option<&str>, Option<&str>) {
+            (self.cluster.context.as_deref(), self.cluster.namespace.as_deref())
+        }
+
         /// The command that removes what a run left in the cluster, with this run's
         /// `--namespace` and `--context` (the kubeconfig comes from the same environment).
         pub fn cleanup_command(&self, run_id: &str) -> String {
@@ -244,6 +249,11 @@ mod disabled {
         /// Unreachable: no `K8sConfig` exists in this build.
         pub fn makes_a_queue(&self) -> bool {
             false
+        }
+
+        /// Unreachable: no `K8sConfig` exists in this build.
+        pub fn context_and_namespace(&self) -> (Option<&str>, Option<&str>) {
+            (None, None)
         }
 
         /// Unreachable: no `K8sConfig` exists in this build.

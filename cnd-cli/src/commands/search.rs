@@ -14,10 +14,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cnd_core::{Exit, ProgressProbe, Results, coordinate_then};
+use cnd_core::{Dispatcher as _, Exit, Outcome, ProgressProbe, Results, RunResult, StopReason, coordinate_then};
 
 use crate::config::{BackendConfig, RunConfig};
 use crate::flags::SearchArgs;
+use crate::history::{Recorder, RunRecord};
 use crate::output::{ProgressDisplay, SearchReport};
 use crate::signals::StopRequests;
 
@@ -32,8 +33,10 @@ pub async fn run(args: SearchArgs) -> anyhow::Result<Exit> {
     if let (Some(plan), false) = (&config.plan, args.quiet) {
         eprintln!("{}", plan.human());
     }
+    // Every run that starts is recorded in the run history (best effort) when it ends.
+    let started = std::time::Instant::now();
     let mut dispatcher = tokio::select! {
-        d = config.dispatcher() => d?,
+        d = config.dispatcher() => Recorder::new(d?),
         // Nothing was created yet: connecting and checking create nothing.
         _ = stops.reached(1) => return Ok(Exit::Stopped),
     };
@@ -46,8 +49,10 @@ pub async fn run(args: SearchArgs) -> anyhow::Result<Exit> {
     // A decided run (a verified nonce, the range exhausted) is reported the moment it is
     // known, before the cleanup; its exit code waits for the cleanup's outcome.
     let printed: Mutex<Option<Exit>> = Mutex::new(None);
+    let decided: Mutex<Option<(&'static str, u64, Duration)>> = Mutex::new(None);
     let finished = {
-        let run = coordinate_then(dispatcher.as_mut(), spec, stops.first(spec.timeout), |result| {
+        let run = coordinate_then(&mut dispatcher, spec, stops.first(spec.timeout), |result| {
+            *decided.lock().expect("report lock") = Some(ended(result));
             end_progress();
             let report = SearchReport::new(spec, result, backend, config.kernel.name());
             report.print(args.json);
@@ -80,6 +85,13 @@ pub async fn run(args: SearchArgs) -> anyhow::Result<Exit> {
         }
     };
     end_progress();
+    let ended_as = decided.lock().expect("report lock").take().or_else(|| match &finished.result {
+        Ok(r) => Some(ended(r)),
+        Err(_) => Some(("error", 0, started.elapsed())),
+    });
+    if let Some((outcome, hashes, elapsed)) = ended_as {
+        crate::history::record(&run_record(&config, &dispatcher, outcome, hashes, elapsed), args.quiet);
+    }
     if let Some(exit) = printed.lock().expect("report lock").take() {
         // Reported already: only the cleanup's outcome is left to tell.
         return Ok(match finished.cleanup {
@@ -95,6 +107,53 @@ pub async fn run(args: SearchArgs) -> anyhow::Result<Exit> {
     let report = SearchReport::new(spec, &result, backend, config.kernel.name());
     report.print(args.json);
     Ok(report.exit())
+}
+
+/// How a run ended, for its history: the outcome's name, the hashes and the elapsed time.
+fn ended(r: &RunResult) -> (&'static str, u64, Duration) {
+    let outcome = match r.outcome {
+        Outcome::Found(_) => "found",
+        Outcome::Exhausted { .. } => "exhausted",
+        Outcome::Stopped(StopReason::TimedOut) => "timed-out",
+        Outcome::Stopped(StopReason::Cancelled) => "cancelled",
+    };
+    (outcome, r.hashes, r.elapsed)
+}
+
+/// The run's line in the history: its settings, what its recorder measured, how it ended.
+fn run_record(config: &RunConfig, recorder: &Recorder, outcome: &str, hashes: u64, elapsed: Duration) -> RunRecord {
+    let spec = &config.spec;
+    let facts = recorder.facts();
+    let (mut context, mut server, mut namespace, mut cpu) = (None, None, None, 1.0);
+    if let BackendConfig::K8s(k8s) = &config.backend {
+        cpu = k8s.hashing_cpus();
+        let (given_context, given_namespace) = k8s.context_and_namespace();
+        if let Some((key, ns)) = crate::backends::cluster::identify(given_context) {
+            (context, server, namespace) = (Some(key.context), key.server, ns);
+        }
+        namespace = given_namespace.map(str::to_string).or(namespace).or_else(|| Some("default".into()));
+    }
+    RunRecord {
+        time_unix_s: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+        run_id: spec.run_id.clone(),
+        backend: config.backend.name().into(),
+        context,
+        server,
+        namespace,
+        workers: spec.workers,
+        cpu_per_worker: cpu,
+        kernel: config.kernel.name().into(),
+        format: spec.problem.format().as_str().into(),
+        difficulty: spec.problem.difficulty(),
+        startup_delay_s: facts.startup_delay.map(|(s, _)| s),
+        startup_measured: facts.startup_delay.map(|(_, how)| how.into()),
+        rate_per_worker: facts.rate_per_worker,
+        reports: facts.reports,
+        hashes,
+        outcome: outcome.into(),
+        elapsed_s: elapsed.as_secs_f64(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    }
 }
 
 /// The dispatcher's progress with what `status` says of the run's result channel (an SQS

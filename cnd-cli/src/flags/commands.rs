@@ -46,6 +46,16 @@ pub struct PlanArgs {
     /// not given).
     #[arg(long, env = "CND_CPU", value_name = "N", default_value = "1", value_parser = parse_cpus)]
     pub cpu: f64,
+
+    /// Plan for this backend's workers (threads, processes, pods) and start-up delay;
+    /// k8s: from the run history of the cluster's recent runs when it has any [default: a
+    /// worker of --cpu CPUs, no start-up delay].
+    #[arg(long, env = "CND_BACKEND", value_enum, value_name = "BACKEND")]
+    pub backend: Option<Backend>,
+
+    /// Kubeconfig context whose runs the history gives (k8s) [default: the current one].
+    #[arg(long, env = "CND_CONTEXT", value_name = "NAME")]
+    pub context: Option<String>,
 }
 
 /// Kernel hash rates per backend, calibration of the per-CPU rate, and scaling over 1..N

@@ -76,6 +76,14 @@ impl Timeline {
         }
     }
 
+    /// The run's start-up delay: from the Job's create answered to the first pod seen
+    /// running (or already ended), on the coordinator's clock; `None` until both were seen.
+    pub(super) fn startup_delay(&self) -> Option<std::time::Duration> {
+        let created = self.job_created?;
+        let first = self.pods.values().filter_map(|s| s.running).min()?;
+        Some(first.saturating_duration_since(created))
+    }
+
     /// Seconds from the start of the run to `at`, on the coordinator's clock.
     fn rel(&self, at: Option<Instant>) -> Option<f64> {
         at.map(|t| t.saturating_duration_since(self.begun).as_secs_f64())
@@ -193,6 +201,33 @@ mod tests {
         assert!(near(p.running_seen, 0.9) && near(p.report_seen, 0.9), "{p:?}");
         assert!(near(p.worker_started, 0.4) && near(p.search_started, 0.5) && near(p.report_written, 0.8), "{p:?}");
         assert_eq!(p.container_started, None, "the kubelet gave no time");
+    }
+
+    #[test]
+    fn the_startup_delay_runs_from_the_job_created_to_the_first_pod_running() {
+        let begun = Instant::now();
+        let mut t = Timeline::new(begun);
+        let running = |name: &str| {
+            pod(serde_json::json!({
+                "metadata": {"name": name},
+                "spec": {"containers": [], "nodeName": "n"},
+                "status": {"containerStatuses": [{"name": "worker", "image": "i", "imageID": "", "ready": true,
+                    "restartCount": 0, "state": {"running": {}}}]}
+            }))
+        };
+        t.pod("a", &running("a"), begun + Duration::from_millis(500));
+        assert_eq!(t.startup_delay(), None, "no Job created yet");
+        t.job_created(begun + Duration::from_millis(100));
+        t.pod("b", &pod(serde_json::json!({"metadata": {"name": "b"}})), begun + Duration::from_millis(200));
+        t.pod("b", &running("b"), begun + Duration::from_millis(2100));
+        t.pod("c", &running("c"), begun + Duration::from_millis(1600));
+        // The first of the three seen running: pod a, at 0.5 s.
+        assert_eq!(t.startup_delay(), Some(Duration::from_millis(400)));
+        let mut t = Timeline::new(begun);
+        t.job_created(begun + Duration::from_millis(100));
+        t.pod("b", &running("b"), begun + Duration::from_millis(2100));
+        t.pod("c", &running("c"), begun + Duration::from_millis(1600));
+        assert_eq!(t.startup_delay(), Some(Duration::from_millis(1500)));
     }
 
     #[test]
