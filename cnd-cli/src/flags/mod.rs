@@ -11,10 +11,10 @@ mod values;
 use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 use cnd_core::Exit;
 pub use commands::{
-    BenchArgs, K8sArgs, K8sCommand, ManifestArgs, PlanArgs, SqsArgs, SqsCommand, VerifyArgs, WorkerArgs,
+    AttachArgs, BenchArgs, K8sArgs, K8sCommand, ManifestArgs, PlanArgs, SqsArgs, SqsCommand, VerifyArgs, WorkerArgs,
 };
 pub use search::{AutoArgs, Backend, ClusterArgs, K8sRunArgs, KernelArgs, ModeArg, ResultsArgs, RunArgs, SearchArgs};
-pub use values::{Workers, check_workers};
+pub use values::{Chunks, Workers, check_workers};
 
 /// Find golden nonces: SHA-256(SHA-256(block ++ nonce)) with at least D leading zero bits,
 /// on every core of this machine, on worker processes, or as pods of a Kubernetes Job.

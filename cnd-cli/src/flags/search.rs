@@ -8,7 +8,9 @@ use clap::{Args, ValueEnum};
 use cnd_core::{Mode, Results};
 
 use super::problem::ProblemArgs;
-use super::values::{Workers, parse_confidence, parse_duration, parse_rate, parse_startup, parse_workers};
+use super::values::{
+    Chunks, Workers, parse_chunks, parse_confidence, parse_duration, parse_rate, parse_startup, parse_workers,
+};
 
 /// Where the search runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -210,4 +212,16 @@ pub struct K8sRunArgs {
     /// of a run whose coordinator was killed after this long (k8s backend).
     #[arg(long, env = "CND_JOB_DEADLINE", value_name = "DURATION", default_value = "24h", value_parser = parse_duration)]
     pub job_deadline: Duration,
+
+    /// Partitions of the range, the Job's completions: N (1..=100000) or auto (about a
+    /// minute each on one pod at the planned rate); --workers pods run them, the next
+    /// pending chunk starting as a pod ends [default: one per worker] (k8s backend only).
+    #[arg(long, value_name = "N|auto", value_parser = parse_chunks)]
+    pub chunks: Option<Chunks>,
+
+    /// Create the run (its Job and record), print its run id and exit 0: the cluster
+    /// finishes it; `cnd k8s attach RUN` reads the answer. A detached Job is kept a week
+    /// after it ends (ttlSecondsAfterFinished) (k8s backend only).
+    #[arg(long)]
+    pub detach: bool,
 }
