@@ -353,11 +353,6 @@ impl Dispatcher for K8sDispatcher {
         }
         let job = render_job(spec, &self.ctx.settings.job, version)?;
         let name = job_name(&spec.run_id);
-        if self.ctx.settings.record {
-            // Before the Job: a run is never without its record. Shutdown deletes it.
-            let record = self.record.insert(RunRecord::new(&spec.run_id, &job));
-            create_record(self.ctx.client.clone(), &self.ctx.namespace, record).await?;
-        }
         // From here on the Job may exist, even if this future is dropped mid-request.
         self.maybe_created = Some(name.clone());
         let created = match self.ctx.jobs().create(&PostParams::default(), &job).await {
@@ -369,6 +364,12 @@ impl Dispatcher for K8sDispatcher {
                 return Err(Error::api("create", JOBS, &self.ctx.namespace, e).into());
             }
         };
+        if self.ctx.settings.record {
+            // Right after the Job (a refused Job leaves nothing, record included); a run
+            // whose coordinator died in between is attached to from its Job alone.
+            let record = self.record.insert(RunRecord::new(&spec.run_id, &job));
+            create_record(self.ctx.client.clone(), &self.ctx.namespace, record).await?;
+        }
         let mut timeline = timeline;
         timeline.job_created(Instant::now());
         tracing::info!(job = %name, namespace = %self.ctx.namespace, %version, "created the Job");

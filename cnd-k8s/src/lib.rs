@@ -59,7 +59,7 @@ pub use job::{
     MAX_CHUNKS, MAX_JOB_DEADLINE, Memory, NAME_LABEL, PullPolicy, RUN_LABEL, WORKER_UID, all_runs_selector,
     auto_chunks, format_indexes, job_name, parse_indexes, render_job, render_rbac, run_selector, to_yaml,
 };
-pub use record::{RunRecord, delete_record, list_records, read_record, record_name};
+pub use record::{RunRecord, delete_record, find_run, list_records, read_record, record_name};
 pub use resume::{CHUNK_LIST, chunks_to_do, render_resume_job, resume};
 pub use runs::{RunStatus, cleanup, status};
 pub use termination_log::TerminationLog;

@@ -49,9 +49,7 @@ fn bad(run_id: &str, what: impl std::fmt::Display) -> Error {
 impl RunRecord {
     /// The record of a run about to be created as `job`.
     pub fn new(run_id: &str, job: &Job) -> Self {
-        let mut job = job.clone();
-        job.status = None;
-        Self { run_id: run_id.into(), job, done: BTreeSet::new(), found: Vec::new() }
+        Self { run_id: run_id.into(), job: as_rendered(job), done: BTreeSet::new(), found: Vec::new() }
     }
 
     /// The worker contract of the Job's pods (index 0's).
@@ -162,6 +160,27 @@ impl RunRecord {
     }
 }
 
+/// A Job as cnd rendered it: what the API server added (uid, status, the selector and the
+/// controller's labels) taken out, so that it can be created again.
+fn as_rendered(job: &Job) -> Job {
+    let mut job = job.clone();
+    job.status = None;
+    job.metadata = ObjectMeta {
+        name: job.metadata.name.take(),
+        labels: job.metadata.labels.take(),
+        annotations: job.metadata.annotations.take(),
+        ..Default::default()
+    };
+    if let Some(spec) = job.spec.as_mut() {
+        spec.selector = None;
+        spec.manual_selector = None;
+        if let Some(labels) = spec.template.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
+            labels.retain(|k, _| !k.ends_with("controller-uid") && !k.ends_with("job-name"));
+        }
+    }
+    job
+}
+
 fn api(client: Client, namespace: &str) -> Api<ConfigMap> {
     Api::namespaced(client, namespace)
 }
@@ -192,6 +211,24 @@ pub async fn read_record(client: Client, namespace: &str, run_id: &str) -> Resul
         Ok(Some(cm)) => RunRecord::from_configmap(&cm).map(Some),
         Ok(None) => Ok(None),
         Err(e) => Err(Error::api("get", CONFIGMAPS, namespace, e)),
+    }
+}
+
+/// The record of `run_id`, or, for a run whose coordinator died before it made one, a record
+/// made (and created) from its Job; `None` if neither exists.
+pub async fn find_run(client: Client, namespace: &str, run_id: &str) -> Result<Option<RunRecord>> {
+    if let Some(record) = read_record(client.clone(), namespace, run_id).await? {
+        return Ok(Some(record));
+    }
+    let jobs: Api<Job> = Api::namespaced(client.clone(), namespace);
+    let name = crate::job::job_name(run_id);
+    let Some(job) = jobs.get_opt(&name).await.map_err(|e| Error::api("get", "jobs.batch", namespace, e))? else {
+        return Ok(None);
+    };
+    let record = RunRecord::new(run_id, &job);
+    match create_record(client, namespace, &record).await {
+        Err(Error::Api { code: Some(409), .. }) | Ok(()) => Ok(Some(record)),
+        Err(e) => Err(e),
     }
 }
 
@@ -249,5 +286,23 @@ mod tests {
         let reports = back.reports().unwrap();
         assert_eq!(reports.len(), 1);
         assert_eq!((reports[0].worker, reports[0].range), (3, NonceRange::new(300, 400).unwrap()));
+    }
+
+    #[test]
+    fn a_record_made_from_a_live_job_can_create_it_again() {
+        let p = Problem::text("COMSM0010cloud", 8).unwrap();
+        let mut spec = RunSpec::new(p, 2, Mode::First);
+        spec.run_id = "abc123".into();
+        let rendered = render_job(&spec, &JobSettings::default(), KubeVersion::LATEST).unwrap();
+        let mut live = rendered.clone();
+        live.metadata.uid = Some("u-1".into());
+        live.metadata.resource_version = Some("42".into());
+        live.status = Some(Default::default());
+        let js = live.spec.as_mut().unwrap();
+        js.selector = Some(Default::default());
+        let labels = js.template.metadata.as_mut().unwrap().labels.as_mut().unwrap();
+        labels.insert("batch.kubernetes.io/controller-uid".into(), "u-1".into());
+        labels.insert("job-name".into(), "cnd-abc123".into());
+        assert_eq!(RunRecord::new("abc123", &live).job, rendered);
     }
 }

@@ -14,7 +14,7 @@ use kube::{Api, Client};
 use crate::dispatcher::{delete_run, list_pods};
 use crate::error::{Error, Result};
 use crate::job::{CONTAINER, format_indexes, job_name, run_selector};
-use crate::record::{RunRecord, read_record, update_record};
+use crate::record::{RunRecord, find_run, update_record};
 
 /// The contract variable of a resumed run's chunks.
 pub const CHUNK_LIST: &str = "CND_CHUNK_LIST";
@@ -76,7 +76,7 @@ fn finished(job: &Job) -> bool {
 /// (`cnd k8s attach` follows it).
 pub async fn resume(client: Client, namespace: &str, run_id: &str, cleanup_timeout: Duration) -> Result<RunRecord> {
     let gone = |m: String| Error::Record { run_id: run_id.to_string(), message: m };
-    let mut record = read_record(client.clone(), namespace, run_id)
+    let mut record = find_run(client.clone(), namespace, run_id)
         .await?
         .ok_or_else(|| gone(format!("no record cnd-{run_id}-record in namespace {namespace} to resume from")))?;
     let name = job_name(run_id);

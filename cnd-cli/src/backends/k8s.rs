@@ -214,9 +214,9 @@ mod enabled {
         run_id: &str,
     ) -> anyhow::Result<(RunSpec, K8sConfig, Box<dyn Dispatcher>)> {
         let (client, namespace) = client_and_namespace(cluster).await?;
-        let Some(record) = cnd_k8s::read_record(client.clone(), &namespace, run_id).await.map_err(cli_error)? else {
+        let Some(record) = cnd_k8s::find_run(client.clone(), &namespace, run_id).await.map_err(cli_error)? else {
             anyhow::bail!(
-                "no run {run_id} to attach to in namespace {namespace}: no record {} (cnd k8s status lists runs)",
+                "no run {run_id} to attach to in namespace {namespace}: no record {} and no Job (cnd k8s status lists runs)",
                 cnd_k8s::record_name(run_id)
             );
         };
