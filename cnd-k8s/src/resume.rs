@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use cnd_core::{Exit, Mode, ReportOutcome, WorkerReport};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::EnvVar;
+use k8s_openapi::api::core::v1::{EnvVar, Pod};
 use kube::api::PostParams;
 use kube::{Api, Client};
 
-use crate::dispatcher::{delete_run, list_pods};
+use crate::dispatcher::{delete_run, list_pods, wait_pods_gone};
 use crate::error::{Error, Result};
 use crate::job::{CONTAINER, format_indexes, job_name, run_selector};
 use crate::record::{RunRecord, find_run, update_record};
@@ -106,8 +106,12 @@ pub async fn resume(client: Client, namespace: &str, run_id: &str, cleanup_timeo
         }
     }
     update_record(client.clone(), namespace, &record).await?;
+    // The old pods go first: the new Job's would share their label and their indexes.
     if old.is_some() {
         delete_run(client.clone(), namespace, &name, Some(run_id), cleanup_timeout).await?;
+    } else {
+        let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+        wait_pods_gone(pods, &run_selector(run_id), namespace, cleanup_timeout).await?;
     }
     let spec = record.spec()?;
     let chunks = record.chunks()?.len() as u32;

@@ -23,13 +23,18 @@ scenario 24 delete-resume s24_delete_resume
 
 LR_PROBLEM=(-d 22 --start 22400000 --end 54400000 --mode lowest)
 LR_EXPECTED=26321194
+# 23 and 24 stop the run between chunk 1's answer and chunk 0's: 8 chunks of 12 M over
+# [70200000, 166200000), chunk 0's only nonce 11.9 M in (82108753), chunk 1's 1.15 M in.
+LR_LONG=(-d 22 --start 70200000 --end 166200000 --mode lowest)
+LR_LONG_EXPECTED=82108753
 
-# lr_local: the local answer of the problem (the reference), or fail
+# lr_local [long]: the local answer of the problem (the reference), or fail
 lr_local() {
-	"$CND" --backend local "${LR_PROBLEM[@]}" --json >"$SDIR/local.out" 2>"$SDIR/local.err"
-	local n
+	local problem=("${LR_PROBLEM[@]}") expected=$LR_EXPECTED n
+	[[ ${1:-} == long ]] && problem=("${LR_LONG[@]}") expected=$LR_LONG_EXPECTED
+	"$CND" --backend local "${problem[@]}" --json >"$SDIR/local.out" 2>"$SDIR/local.err"
 	n=$(py json "$SDIR/local.out" nonce)
-	[[ $n == "$LR_EXPECTED" ]] || fail "local answer $n, expected $LR_EXPECTED"
+	[[ $n == "$expected" ]] || fail "local answer $n, expected $expected"
 	LOCAL_NONCE=$n
 }
 
@@ -110,8 +115,8 @@ s22_detach_attach() {
 # run's record holds a chunk done (sets LR_PID, LR_RUN, LR_DONE), or fails
 lr_start_and_wait() {
 	local name=$1 t
-	echo "+ cnd ${K8S[*]} ${LR_PROBLEM[*]} --chunks 8 --workers 2 --cpu 0.5 --json" >"$SDIR/$name.cmd"
-	"$CND" "${K8S[@]}" "${LR_PROBLEM[@]}" --chunks 8 --workers 2 --cpu 0.5 --json >"$SDIR/$name.out" 2>"$SDIR/$name.err" &
+	echo "+ cnd ${K8S[*]} ${LR_LONG[*]} --chunks 8 --workers 2 --cpu 0.5 --json" >"$SDIR/$name.cmd"
+	"$CND" "${K8S[@]}" "${LR_LONG[@]}" --chunks 8 --workers 2 --cpu 0.5 --json >"$SDIR/$name.out" 2>"$SDIR/$name.err" &
 	LR_PID=$! LR_RUN="" LR_DONE=""
 	BG_PIDS+=("$LR_PID")
 	t=$(now)
@@ -133,7 +138,7 @@ lr_start_and_wait() {
 }
 
 s24_delete_resume() {
-	lr_local
+	lr_local long
 	lr_start_and_wait first || return 0
 	kubectl delete job -n "$NS" "cnd-$LR_RUN" --wait=false >"$SDIR/delete.out" 2>&1 || fail "kubectl delete job failed"
 	local t rc
@@ -187,7 +192,7 @@ s24_delete_resume() {
 }
 
 s23_kill_attach() {
-	lr_local
+	lr_local long
 	lr_start_and_wait first || return 0
 	kill -KILL "$LR_PID"
 	wait "$LR_PID" 2>/dev/null

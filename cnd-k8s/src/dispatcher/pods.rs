@@ -93,6 +93,14 @@ impl Ctx {
     /// Reads a pod: progress, and, once its container has terminated, its verdict.
     pub(super) fn on_pod(&self, run: &mut Run, pod: &Pod) -> Result<(), DispatchError> {
         let name = pod.metadata.name.clone().unwrap_or_default();
+        // A resumed run's label also matches the pods of its earlier Job, still going away:
+        // their completion indexes are another Job's.
+        if let (Some(uid), Some(owners)) = (&run.job_uid, &pod.metadata.owner_references)
+            && !owners.is_empty()
+            && !owners.iter().any(|o| &o.uid == uid)
+        {
+            return Ok(());
+        }
         run.timeline.pod(&name, pod, Instant::now());
         let status = pod.status.as_ref();
         let phase = status.and_then(|s| s.phase.clone()).unwrap_or_else(|| "Pending".into());
