@@ -24,7 +24,9 @@ scenario 24 delete-resume s24_delete_resume
 LR_PROBLEM=(-d 22 --start 22400000 --end 54400000 --mode lowest)
 LR_EXPECTED=26321194
 # 23 and 24 stop the run between chunk 1's answer and chunk 0's: 8 chunks of 12 M over
-# [70200000, 166200000), chunk 0's only nonce 11.9 M in (82108753), chunk 1's 1.15 M in.
+# [70200000, 166200000), chunk 0's only nonce 11.9 M in (82108753), chunk 1's 1.15 M in, on
+# pods of 100m CPU (about 10 s between the two answers; at 0.5 CPU the whole run ended
+# before a poll of the record could stop it).
 LR_LONG=(-d 22 --start 70200000 --end 166200000 --mode lowest)
 LR_LONG_EXPECTED=82108753
 
@@ -115,8 +117,8 @@ s22_detach_attach() {
 # run's record holds a chunk done (sets LR_PID, LR_RUN, LR_DONE), or fails
 lr_start_and_wait() {
 	local name=$1 t
-	echo "+ cnd ${K8S[*]} ${LR_LONG[*]} --chunks 8 --workers 2 --cpu 0.5 --json" >"$SDIR/$name.cmd"
-	"$CND" "${K8S[@]}" "${LR_LONG[@]}" --chunks 8 --workers 2 --cpu 0.5 --json >"$SDIR/$name.out" 2>"$SDIR/$name.err" &
+	echo "+ cnd ${K8S[*]} ${LR_LONG[*]} --chunks 8 --workers 2 --cpu 100m --json" >"$SDIR/$name.cmd"
+	"$CND" "${K8S[@]}" "${LR_LONG[@]}" --chunks 8 --workers 2 --cpu 100m --json >"$SDIR/$name.out" 2>"$SDIR/$name.err" &
 	LR_PID=$! LR_RUN="" LR_DONE=""
 	BG_PIDS+=("$LR_PID")
 	t=$(now)
