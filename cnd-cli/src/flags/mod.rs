@@ -14,7 +14,9 @@ pub use commands::{
     AttachArgs, BenchArgs, K8sArgs, K8sCommand, ManifestArgs, PlanArgs, SqsArgs, SqsCommand, VerifyArgs, WorkerArgs,
 };
 pub use search::{AutoArgs, Backend, ClusterArgs, K8sRunArgs, KernelArgs, ModeArg, ResultsArgs, RunArgs, SearchArgs};
-pub use values::{Chunks, Workers, check_workers};
+#[cfg(feature = "k8s")]
+pub use values::Chunks;
+pub use values::{Workers, check_workers};
 
 /// Find golden nonces: SHA-256(SHA-256(block ++ nonce)) with at least D leading zero bits,
 /// on every core of this machine, on worker processes, or as pods of a Kubernetes Job.
