@@ -52,6 +52,12 @@ impl BackendConfig {
             }),
             other => other,
         });
+        if k8s.chunks.is_some() && backend != Backend::K8s {
+            return Err(usage(format!(
+                "--chunks: only for --backend k8s (--backend {} hands out small chunks by itself; allowed: omit it)",
+                if backend == Backend::Local { "local" } else { "process" }
+            )));
+        }
         match backend {
             Backend::Local => match chosen {
                 None | Some(Results::Stdout) => Ok(BackendConfig::Local),

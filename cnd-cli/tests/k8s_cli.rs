@@ -182,6 +182,10 @@ fn answer(request: &str) -> (u16, serde_json::Value) {
                           "annotations": {"cnd.dev/difficulty": "30", "cnd.dev/mode": "first"}},
              "spec": {"completions": 2, "template": {"spec": {"containers": []}}}, "status": {}}]}),
         ),
+        ("GET", "/api/v1/namespaces/cnd-test/configmaps") => (
+            200,
+            json!({"apiVersion": "v1", "kind": "ConfigMapList", "metadata": {"resourceVersion": "5"}, "items": []}),
+        ),
         ("GET", "/api/v1/namespaces/cnd-test/pods") => (
             200,
             json!({"apiVersion": "v1", "kind": "PodList", "metadata": {"resourceVersion": "5"}, "items": [

@@ -279,6 +279,16 @@ impl WorkerSpec {
                 ));
             }
         };
+        // A resumed Kubernetes run: completion index i searches the i-th chunk of this list.
+        let index = match vars.first(&["CND_CHUNK_LIST"]) {
+            Some((var, v)) => {
+                let list = chunk_list(var, &v, workers)?;
+                *list.get(index as usize).ok_or_else(|| {
+                    bad(var, format!("has no position {index} (allowed: 0..{} for this list)", list.len()))
+                })?
+            }
+            None => index,
+        };
         let threads = match vars.first(&["CND_THREADS"]) {
             Some((_, v)) if v.eq_ignore_ascii_case("auto") => None,
             Some((var, v)) => match number::<u32>(var, &v, "1 or more, or auto")? {
@@ -430,6 +440,9 @@ empty block; reference-system aliases in brackets):
   CND_CHUNKS                      partition | stdin: take chunks from the coordinator, one
                                   JSON line each on stdin, and answer each on stdout
                                   (set by the process backend)                  [partition]
+  CND_CHUNK_LIST                  a resumed Kubernetes run: the chunks not yet done, as an
+                                  index set (2-7,9); the worker of index i searches the
+                                  i-th of them (set by `cnd k8s resume`)        [unset]
 
 The worker searches split([CND_START, CND_END), CND_WORKER_COUNT)[CND_WORKER_INDEX] and
 prints ONE JSON report line on stdout (status found | exhausted | failed, with run_id,
@@ -445,6 +458,27 @@ Exit codes: 0 found · 1 runtime error (e.g. SQS unreachable) · 2 a missing or 
 
 Example (the reference system's names):
   D=20 WORKER_INDEX=1 WORKER_MAX=4 CND_BIT_ORDER=lsb CND_RUN_ID=demo cnd worker";
+
+/// `CND_CHUNK_LIST`: chunk indexes as the Job controller writes index sets (`2-7,9`), each
+/// below `workers` (the run's chunk count), in increasing order, none twice.
+fn chunk_list(var: &'static str, text: &str, workers: u32) -> Result<Vec<u32>, ContractError> {
+    let allowed = || format!("(allowed: increasing indexes 0..{workers} and ranges, e.g. 2-7,9)");
+    let mut list: Vec<u32> = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        let (Ok(a), Ok(b)) = (a.trim().parse::<u32>(), b.trim().parse::<u32>()) else {
+            return Err(bad(var, format!("'{part}' is not an index or a range {}", allowed())));
+        };
+        if a > b || b >= workers || list.last().is_some_and(|l| *l >= a) {
+            return Err(bad(var, format!("'{part}' is out of order or range {}", allowed())));
+        }
+        list.extend(a..=b);
+    }
+    if list.is_empty() {
+        return Err(bad(var, format!("is empty {}", allowed())));
+    }
+    Ok(list)
+}
 
 #[cfg(test)]
 mod tests {

@@ -1,6 +1,7 @@
 //! `K8sDispatcher`: one Indexed Job per run, watched (not polled), read through its pods'
 //! termination messages (or a result channel), and deleted on every exit path.
 
+mod attach;
 mod events;
 mod faults;
 mod pods;
@@ -16,7 +17,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use cnd_core::{
     DispatchError, Dispatcher, NonceRange, OpenChannel, Progress, ProgressProbe, RemoteChannel, ResultChannel, RunSpec,
-    WorkerReport, split,
+    WorkerReport,
 };
 use futures::StreamExt;
 use futures::stream::BoxStream;
@@ -37,7 +38,8 @@ pub(crate) use self::watch::list_pods;
 use self::watch::{Until, delete_run_until, fatal_watch_error, tokio_stream_from, until_refused, watcher};
 pub use self::watch::{delete_run, wait_pods_gone};
 use crate::error::{Error, Result};
-use crate::job::{JobSettings, KubeVersion, job_name, render_job, run_selector};
+use crate::job::{ChunkPlan, JobSettings, KubeVersion, job_name, render_job, run_selector};
+use crate::record::{RunRecord, create_record};
 
 const JOBS: &str = "jobs.batch";
 const PODS: &str = "pods";
@@ -70,6 +72,10 @@ pub struct DispatcherSettings {
     /// With a result channel: how long, once the Job has ended, to wait for the reports of
     /// the pods that ended with a verdict (found, exhausted) before deciding.
     pub drain_timeout: Duration,
+    /// Keep the run's record (a ConfigMap, see [`RunRecord`]) from before the Job is created
+    /// until the run's cleanup, updated as chunks complete: what `attach` and `resume`
+    /// read. The CLI keeps one; off by default.
+    pub record: bool,
 }
 
 impl Default for DispatcherSettings {
@@ -83,6 +89,7 @@ impl Default for DispatcherSettings {
             pending_timeout: Duration::from_secs(600),
             image_pull_grace: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(30),
+            record: false,
         }
     }
 }
@@ -134,6 +141,10 @@ struct Run {
     drain_until: Option<Instant>,
     /// When each step of the run was seen (logged with `-v`).
     timeline: Timeline,
+    /// The chunks whose verdict (found, exhausted) was returned: each is returned once.
+    verdicts: BTreeSet<u32>,
+    /// A resumed Job's chunk list: completion index i searches chunk `chunk_list[i]`.
+    chunk_list: Option<Vec<u32>>,
 }
 
 /// Reports from a [`ResultChannel`] (e.g. SQS), received on a task of their own so that a
@@ -180,6 +191,10 @@ pub struct K8sDispatcher {
     /// The Job may exist: a create was sent and not refused.
     maybe_created: Option<String>,
     version: Option<KubeVersion>,
+    /// A run to follow instead of creating one ([`K8sDispatcher::attach`]).
+    attach: Option<RunRecord>,
+    /// The run's record, kept while the run goes on, deleted by shutdown.
+    record: Option<RunRecord>,
 }
 
 impl std::fmt::Debug for K8sDispatcher {
@@ -207,6 +222,8 @@ impl K8sDispatcher {
             run: None,
             maybe_created: None,
             version: None,
+            attach: None,
+            record: None,
         }
     }
 
@@ -316,7 +333,10 @@ impl Dispatcher for K8sDispatcher {
         if self.run.is_some() || self.opening.is_some() {
             return Err(DispatchError::Invalid("a K8sDispatcher runs one search at a time".into()));
         }
-        let mut timeline = Timeline::new(Instant::now());
+        if let Some(record) = self.attach.take() {
+            return self.adopt(spec, record).await;
+        }
+        let timeline = Timeline::new(Instant::now());
         let version = self.read_version().await?;
         // Bad settings must not leave a queue behind: checked before the channel opens, as is
         // the Secret the pods would read their AWS settings from.
@@ -345,36 +365,23 @@ impl Dispatcher for K8sDispatcher {
                 return Err(Error::api("create", JOBS, &self.ctx.namespace, e).into());
             }
         };
+        if self.ctx.settings.record {
+            // Right after the Job (a refused Job leaves nothing, record included); a run
+            // whose coordinator died in between is attached to from its Job alone.
+            let record = self.record.insert(RunRecord::new(&spec.run_id, &job));
+            create_record(self.ctx.client.clone(), &self.ctx.namespace, record).await?;
+        }
+        let mut timeline = timeline;
         timeline.job_created(Instant::now());
         tracing::info!(job = %name, namespace = %self.ctx.namespace, %version, "created the Job");
         self.ctx.set_job_state("created");
-        let events = self.stream_for(&spec.run_id, &name);
-        let partitions = split(spec.problem.range(), spec.workers);
-        self.run = Some(Run {
-            run_id: spec.run_id.clone(),
-            job_name: name,
-            job_uid: created.metadata.uid,
-            partitions: partitions.clone(),
-            started: Instant::now(),
-            timeout: spec.timeout,
-            events,
-            queue: VecDeque::new(),
-            read: HashSet::new(),
-            crashes: HashMap::new(),
-            end: None,
-            flushed: false,
-            faults: Faults::default(),
-            awaited: BTreeSet::new(),
-            received: BTreeSet::new(),
-            drain_until: None,
-            timeline,
-        });
-        Ok(partitions)
+        // Checked by render_job: one partition per chunk (the Job's completion indexes).
+        let partitions = ChunkPlan::new(spec, self.ctx.settings.job.chunks)?.ranges;
+        Ok(self.begin(spec, created.metadata.uid, partitions, timeline))
     }
 
     async fn next_report(&mut self) -> Result<Option<WorkerReport>, DispatchError> {
-        let run = self.run.as_mut().ok_or_else(|| DispatchError::Incomplete("the run was not started".into()))?;
-        self.ctx.next_report_of(run).await
+        self.next_verdict().await
     }
 
     fn progress_probe(&self) -> ProgressProbe {
@@ -431,6 +438,9 @@ impl Dispatcher for K8sDispatcher {
             if let Err(e) = deleted {
                 first_error.get_or_insert(e.into());
             }
+        }
+        if let Err(e) = self.remove_record().await {
+            first_error.get_or_insert(e);
         }
         match first_error {
             Some(e) => Err(e),

@@ -79,6 +79,14 @@ pub enum Error {
     /// No usable kubeconfig or in-cluster configuration.
     #[error("no Kubernetes configuration (KUBECONFIG, ~/.kube/config or in-cluster)")]
     Config(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A run's record (its ConfigMap) is missing or cannot be read back.
+    #[error("run {run_id}: {message}")]
+    Record {
+        /// The run id.
+        run_id: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// The API server is too old for the Job this backend creates.
     #[error("Kubernetes {found} is too old: cnd needs 1.29 or newer (backoffLimitPerIndex, podFailurePolicy)")]
     TooOld {
@@ -142,6 +150,7 @@ impl From<Error> for DispatchError {
             | Error::Api { source, .. }
             | Error::Preflight { needs: source, .. } => DispatchError::backend(context, source),
             Error::Config(source) => DispatchError::backend(context, source),
+            Error::Record { .. } => DispatchError::Incomplete(context),
             e @ Error::TooOld { .. } => DispatchError::backend("the Kubernetes API server", e),
         }
     }

@@ -4,6 +4,7 @@
 //! alone has (`POD_NAME`, `AWS_REGION`, the AWS Secret).
 
 mod placement;
+mod chunks;
 mod quantities;
 mod rbac;
 
@@ -25,6 +26,8 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 pub use self::placement::{NodeSelector, Placement, TaintEffect, TolerationSpec};
+use self::chunks::chunked;
+pub use self::chunks::{AUTO_CHUNK_TIME, ChunkPlan, MAX_CHUNKS, auto_chunks, format_indexes, parse_indexes};
 pub use self::quantities::{Cpu, KubeVersion, Memory, PullPolicy};
 pub use self::rbac::render_rbac;
 use crate::error::{Error, Result};
@@ -99,6 +102,10 @@ pub struct JobSettings {
     pub ca_configmap: Option<String>,
     /// `--node-selector` and `--toleration`: which nodes the pods may go to.
     pub placement: Placement,
+    /// Chunks of the range, the Job's `completions` (`--chunks`; default: one per worker).
+    /// The run's workers stay the Job's `parallelism`: a pod that ends makes room for the
+    /// next pending chunk. See [`ChunkPlan`].
+    pub chunks: Option<u32>,
 }
 
 /// Where the CA ConfigMap is mounted in a worker (`SSL_CERT_FILE` = this + `/ca.crt`).
@@ -121,6 +128,7 @@ impl Default for JobSettings {
             termination_grace_period_seconds: 10,
             ca_configmap: None,
             placement: Placement::default(),
+            chunks: None,
         }
     }
 }
@@ -213,7 +221,9 @@ fn worker_env(spec: &RunSpec, settings: &JobSettings) -> Vec<EnvVar> {
     env
 }
 
-/// The run's Job, for an API server of `version`: an Indexed Job of `spec.workers` pods that
+/// The run's Job, for an API server of `version`: an Indexed Job of one completion per
+/// chunk (`settings.chunks`, else one per worker) run by at most `spec.workers` pods at a
+/// time, that
 /// the cluster itself stops on the first success (`successPolicy`, servers ≥ 1.31, `first`
 /// mode only), on bad input (`podFailurePolicy`: exit 2 fails the Job), on the deadline
 /// (`activeDeadlineSeconds` = the run's timeout, rounded up, else the settings'
@@ -241,6 +251,10 @@ pub fn render_job(spec: &RunSpec, settings: &JobSettings, version: KubeVersion) 
         flag: "--workers",
         message: format!("{} pods is out of range (allowed: 1..=100000)", spec.workers),
     })?;
+    let plan = ChunkPlan::new(spec, settings.chunks)?;
+    let completions = plan.len() as i32; // at most MAX_CHUNKS
+    // The pods' contract: CND_WORKER_COUNT is the chunk count.
+    let spec = &chunked(spec, &plan);
     let resources: BTreeMap<String, Quantity> =
         BTreeMap::from([("cpu".into(), settings.cpu.quantity()), ("memory".into(), settings.memory.quantity())]);
     let env_from = settings.aws_secret.as_ref().map(|secret| {
@@ -357,8 +371,8 @@ pub fn render_job(spec: &RunSpec, settings: &JobSettings, version: KubeVersion) 
         },
         spec: Some(JobSpec {
             completion_mode: Some("Indexed".into()),
-            completions: Some(workers),
-            parallelism: Some(workers),
+            completions: Some(completions),
+            parallelism: Some(workers.min(completions)),
             backoff_limit_per_index: Some(settings.backoff_limit_per_index),
             pod_failure_policy: Some(pod_failure_policy),
             success_policy,
@@ -461,6 +475,26 @@ mod tests {
         assert_eq!(sc.capabilities.as_ref().unwrap().drop.as_deref(), Some(&["ALL".to_string()][..]));
         let pod_name = c.env.as_ref().unwrap().iter().find(|e| e.name == "POD_NAME").unwrap();
         assert_eq!(pod_name.value_from.as_ref().unwrap().field_ref.as_ref().unwrap().field_path, "metadata.name");
+    }
+
+    #[test]
+    fn chunks_are_the_completions_and_workers_the_parallelism() {
+        let mut s = spec(2, Mode::Lowest);
+        s.problem = s.problem.with_range(NonceRange::new(0, 800).unwrap()).unwrap();
+        let settings = JobSettings { chunks: Some(8), ..Default::default() };
+        let job = render_job(&s, &settings, KubeVersion::LATEST).unwrap();
+        let js = job.spec.as_ref().unwrap();
+        assert_eq!((js.completions, js.parallelism), (Some(8), Some(2)));
+        let c = container(&job);
+        assert_eq!(values(c)["CND_WORKER_COUNT"], "8", "the contract counts chunks, not pods");
+        // Pod of index 5 searches chunk 5 of 8, whatever the pod count.
+        assert_eq!(read_in_pod(c, 5).unwrap().partition(), Some(NonceRange::new(500, 600).unwrap()));
+        // Fewer chunks than workers: no idle pod is asked for.
+        let one = JobSettings { chunks: Some(1), ..Default::default() };
+        let js = render_job(&spec(4, Mode::First), &one, KubeVersion::LATEST).unwrap().spec.unwrap();
+        assert_eq!((js.completions, js.parallelism), (Some(1), Some(1)));
+        let e = render_job(&s, &JobSettings { chunks: Some(0), ..Default::default() }, KubeVersion::LATEST);
+        assert!(e.unwrap_err().to_string().starts_with("--chunks: "));
     }
 
     #[test]

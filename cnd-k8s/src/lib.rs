@@ -14,6 +14,16 @@
 //!   timeout (else a day: every Job has a deadline), and on servers ≥ 1.31 (read from `/version`) `successPolicy` ends the Job on
 //!   the first success, so the cluster stops the run even if the coordinator is gone (not in
 //!   `lowest` mode, which needs every index below the best one).
+//! - **More chunks than pods.** `--chunks K` makes the Job's `completions` K and its
+//!   `parallelism` the run's workers: the Job controller starts the next pending index as a
+//!   pod ends, and `status.completedIndexes` says which chunks are done. The worker contract's
+//!   `CND_WORKER_COUNT` is K, so pod `i` searches `split(range, K)[i]` ([`ChunkPlan`]). In
+//!   `lowest` mode the coordinator stops once every chunk below the best is done.
+//! - **Runs outlive their coordinator.** With [`DispatcherSettings::record`] the run's
+//!   record, a labelled ConfigMap `cnd-<run-id>-record` ([`RunRecord`]), is created before
+//!   the Job and updated as chunks complete; [`K8sDispatcher::detach`] leaves a started run
+//!   to the cluster, [`K8sDispatcher::attach`] follows it again (its Job's pods keep their
+//!   termination messages until the Job is deleted), and the cleanup removes the record.
 //! - **Watch, don't poll.** The dispatcher watches the run's pods and its Job with
 //!   kube-runtime's watcher and reads each terminated container's termination message: one
 //!   JSON [`cnd_core::WorkerReport`], which the worker wrote with [`TerminationLog`];
@@ -36,6 +46,8 @@ mod client;
 mod dispatcher;
 mod error;
 mod job;
+mod record;
+mod resume;
 mod runs;
 mod termination_log;
 
@@ -43,10 +55,13 @@ pub use client::{ClientOptions, ClusterIdentity, cluster_identity, connect};
 pub use dispatcher::{DispatcherSettings, K8sDispatcher, delete_run, wait_pods_gone};
 pub use error::{Error, RBAC_HINT, Result, ServerMessage};
 pub use job::{
-    CA_DIR, CONTAINER, Cpu, DEFAULT_IMAGE, DEFAULT_JOB_DEADLINE, JobSettings, KubeVersion, MAX_JOB_DEADLINE, Memory,
-    NAME_LABEL, NodeSelector, Placement, PullPolicy, RUN_LABEL, TaintEffect, TolerationSpec, WORKER_UID,
-    all_runs_selector, job_name, render_job, render_rbac, run_selector, to_yaml,
+    AUTO_CHUNK_TIME, CA_DIR, CONTAINER, ChunkPlan, Cpu, DEFAULT_IMAGE, DEFAULT_JOB_DEADLINE, JobSettings, KubeVersion,
+    MAX_CHUNKS, MAX_JOB_DEADLINE, Memory, NAME_LABEL, NodeSelector, Placement, PullPolicy, RUN_LABEL, TaintEffect,
+    TolerationSpec, WORKER_UID, all_runs_selector, auto_chunks, format_indexes, job_name, parse_indexes, render_job,
+    render_rbac, run_selector, to_yaml,
 };
+pub use record::{RunRecord, delete_record, find_run, list_records, read_record, record_name};
+pub use resume::{CHUNK_LIST, chunks_to_do, render_resume_job, resume};
 pub use runs::{RunStatus, cleanup, status};
 pub use termination_log::TerminationLog;
 

@@ -1,6 +1,6 @@
 //! `cnd k8s status` and `cnd k8s cleanup`: runs found by their labels.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::Job;
@@ -10,7 +10,8 @@ use serde::Serialize;
 
 use crate::dispatcher::{delete_run, list_pods, wait_pods_gone};
 use crate::error::{Error, Result};
-use crate::job::{RUN_LABEL, all_runs_selector, run_selector};
+use crate::job::{RUN_LABEL, all_runs_selector, parse_indexes, run_selector};
+use crate::record::{delete_record, list_records, record_name};
 
 /// A run as the cluster shows it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -21,12 +22,25 @@ pub struct RunStatus {
     pub job: Option<String>,
     /// `running`, `complete`, `failed (Reason)`, or `no job` for pods left without one.
     pub state: String,
-    /// Workers (the Job's completions).
+    /// Workers: pods at a time (the Job's parallelism).
     pub workers: Option<i32>,
+    /// Chunks of the range (the Job's completions), and how many are done (completed or
+    /// failed for good: `status.completedIndexes`, `failedIndexes`), running (pods running)
+    /// and pending (the rest).
+    pub chunks: Option<i32>,
+    /// Chunks done.
+    pub chunks_done: usize,
+    /// Chunks running.
+    pub chunks_running: usize,
+    /// Chunks pending.
+    pub chunks_pending: usize,
     /// Search difficulty and mode, from the Job's annotations.
     pub difficulty: Option<String>,
     /// `first` or `lowest`.
     pub mode: Option<String>,
+    /// The run's record (a ConfigMap), if it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record: Option<String>,
     /// When the Job was created (RFC 3339).
     pub created: Option<String>,
     /// Pods by phase.
@@ -45,11 +59,18 @@ impl std::fmt::Display for RunStatus {
         let pods: Vec<String> = self.pods.iter().map(|(p, n)| format!("{n} {}", p.to_lowercase())).collect();
         write!(
             f,
-            "{:<12} {:<16} {:<22} workers {:<4} d {:<6} {:<7} pods: {}",
+            "{:<12} {:<16} {:<22} workers {:<4} chunks {} d {:<6} {:<7} pods: {}",
             self.run_id,
             self.job.as_deref().unwrap_or("-"),
             self.state,
             self.workers.map(|w| w.to_string()).unwrap_or_else(|| "-".into()),
+            match self.chunks {
+                Some(k) => format!(
+                    "{k} ({} done, {} running, {} pending)",
+                    self.chunks_done, self.chunks_running, self.chunks_pending
+                ),
+                None => "-".into(),
+            },
             self.difficulty.as_deref().unwrap_or("-"),
             self.mode.as_deref().unwrap_or("-"),
             if pods.is_empty() { "none".to_string() } else { pods.join(", ") }
@@ -81,6 +102,15 @@ fn job_state(job: &Job) -> String {
     }
 }
 
+/// The indexes of a Job that are done: completed, or failed for good.
+pub(crate) fn done_indexes(job: &Job) -> BTreeSet<u32> {
+    let status = job.status.as_ref();
+    let sets = status.into_iter().flat_map(|s| [&s.completed_indexes, &s.failed_indexes]).flatten();
+    let list = crate::resume::chunk_list_of(job);
+    let chunk = |i: u32| list.as_ref().and_then(|l| l.get(i as usize).copied()).unwrap_or(i);
+    sets.flat_map(|s| parse_indexes(s)).map(chunk).collect()
+}
+
 /// The Jobs that `selector` matches.
 async fn list_jobs(client: Client, namespace: &str, selector: &str) -> Result<Vec<Job>> {
     let api: Api<Job> = Api::namespaced(client, namespace);
@@ -92,8 +122,9 @@ async fn list_jobs(client: Client, namespace: &str, selector: &str) -> Result<Ve
 pub async fn status(client: Client, namespace: &str, run: Option<&str>) -> Result<Vec<RunStatus>> {
     let selector = run.map(run_selector).unwrap_or_else(all_runs_selector);
     let jobs = list_jobs(client.clone(), namespace, &selector).await?;
-    let pods = list_pods(client, namespace, &selector).await?;
+    let pods = list_pods(client.clone(), namespace, &selector).await?;
     let mut runs: BTreeMap<String, RunStatus> = BTreeMap::new();
+    let mut done_sets: BTreeMap<String, BTreeSet<u32>> = BTreeMap::new();
     for job in &jobs {
         let Some(id) = job.metadata.labels.as_ref().and_then(|l| l.get(RUN_LABEL)) else { continue };
         let annotations = job.metadata.annotations.clone().unwrap_or_default();
@@ -103,13 +134,20 @@ pub async fn status(client: Client, namespace: &str, run: Option<&str>) -> Resul
                 run_id: id.clone(),
                 job: job.metadata.name.clone(),
                 state: job_state(job),
-                workers: job.spec.as_ref().and_then(|s| s.completions),
+                workers: job.spec.as_ref().and_then(|s| s.parallelism),
+                chunks: job.spec.as_ref().and_then(|s| s.completions),
+                chunks_done: {
+                    let done = done_indexes(job);
+                    done_sets.insert(id.clone(), done.clone());
+                    done.len()
+                },
                 difficulty: annotations.get("cnd.dev/difficulty").cloned(),
                 mode: annotations.get("cnd.dev/mode").cloned(),
                 created: job.metadata.creation_timestamp.as_ref().map(|t| t.0.to_string()),
                 pods: BTreeMap::new(),
                 sqs_queue_url: sqs_env(job, "CND_SQS_QUEUE_URL"),
                 sqs_endpoint_url: sqs_env(job, "CND_SQS_ENDPOINT_URL"),
+                ..Default::default()
             },
         );
     }
@@ -123,14 +161,44 @@ pub async fn status(client: Client, namespace: &str, run: Option<&str>) -> Resul
         });
         *entry.pods.entry(phase).or_default() += 1;
     }
+    for record in list_records(client, namespace).await? {
+        if run.is_some_and(|r| r != record.run_id) {
+            continue;
+        }
+        let entry = runs.entry(record.run_id.clone()).or_insert_with(|| RunStatus {
+            run_id: record.run_id.clone(),
+            state: "no job (resume it, or clean it up)".into(),
+            ..Default::default()
+        });
+        entry.record = Some(record_name(&record.run_id));
+        // A resumed Job's completions are the chunks left: the record has the plan.
+        entry.chunks = record.chunks().ok().map(|c| c.len() as i32).or(entry.chunks);
+        if entry.workers.is_none() {
+            let spec = record.job.spec.as_ref();
+            entry.workers = spec.and_then(|s| s.parallelism);
+            let annotations = record.job.metadata.annotations.clone().unwrap_or_default();
+            entry.difficulty = annotations.get("cnd.dev/difficulty").cloned();
+            entry.mode = annotations.get("cnd.dev/mode").cloned();
+        }
+        let mut done = record.done.clone();
+        done.extend(done_sets.get(&record.run_id).into_iter().flatten());
+        entry.chunks_done = done.len();
+    }
+    for run in runs.values_mut() {
+        if let Some(k) = run.chunks {
+            let running = run.pods.get("Running").copied().unwrap_or(0);
+            run.chunks_running = running.min((k as usize).saturating_sub(run.chunks_done));
+            run.chunks_pending = (k as usize).saturating_sub(run.chunks_done + run.chunks_running);
+        }
+    }
     let mut list: Vec<RunStatus> = runs.into_values().collect();
     list.sort_by(|a, b| a.created.cmp(&b.created).then(a.run_id.cmp(&b.run_id)));
     Ok(list)
 }
 
 /// Deletes the Jobs of `run` (or of every cnd run in `namespace`) with background
-/// propagation and waits, at most `timeout`, until their pods are gone. Returns the Jobs
-/// deleted.
+/// propagation, deletes their records, and waits, at most `timeout`, until their pods are
+/// gone. Returns the Jobs and records (ConfigMaps) deleted.
 pub async fn cleanup(client: Client, namespace: &str, run: Option<&str>, timeout: Duration) -> Result<Vec<String>> {
     let selector = run.map(run_selector).unwrap_or_else(all_runs_selector);
     let jobs = list_jobs(client.clone(), namespace, &selector).await?;
@@ -140,6 +208,13 @@ pub async fn cleanup(client: Client, namespace: &str, run: Option<&str>, timeout
         // Each run's pods are awaited below, together.
         delete_run(client.clone(), namespace, &name, None, timeout).await?;
         deleted.push(name);
+    }
+    // The runs' records: a record without a Job is a run left to resume, or to remove.
+    for record in list_records(client.clone(), namespace).await? {
+        if run.is_none_or(|r| r == record.run_id) {
+            delete_record(client.clone(), namespace, &record.run_id).await?;
+            deleted.push(record_name(&record.run_id));
+        }
     }
     let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client, namespace);
     wait_pods_gone(pods, &selector, namespace, timeout).await?;

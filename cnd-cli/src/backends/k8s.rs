@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-pub use imp::{K8sConfig, cleanup, dispatcher, manifest, status, termination_log};
+pub use imp::{K8sConfig, attach, cleanup, detach, dispatcher, manifest, resume, status, termination_log};
 
 #[cfg(feature = "k8s")]
 use enabled as imp;
@@ -22,12 +22,17 @@ pub struct StatusReport {
     pub lines: Vec<String>,
 }
 
+/// How long the cluster keeps a detached run's Job (and its pods' reports) after it ended,
+/// for `cnd k8s attach` to read: a week (`ttlSecondsAfterFinished`, when `--ttl` is shorter).
+#[cfg_attr(not(feature = "k8s"), allow(dead_code))] // read only by the k8s build
+pub const DETACHED_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// What `cnd k8s cleanup` deleted.
 #[derive(Debug)]
 pub struct CleanupReport {
     /// The namespace cleaned.
     pub namespace: String,
-    /// The Jobs deleted.
+    /// The Jobs and the runs' records (ConfigMaps) deleted.
     pub deleted_jobs: Vec<String>,
 }
 
@@ -45,13 +50,14 @@ pub struct ManifestOptions {
 mod enabled {
     use cnd_core::{Dispatcher, Kernel, Problem, Results, RunSpec};
     use cnd_k8s::{
-        ClientOptions, DispatcherSettings, JobSettings, K8sDispatcher, KubeVersion, Placement, connect, render_job,
+        ClientOptions, DispatcherSettings, JobSettings, K8sDispatcher, KubeVersion, Placement, auto_chunks, connect,
+        render_job,
         render_rbac, to_yaml,
     };
 
     use super::*;
     use crate::error::usage;
-    use crate::flags::{ClusterArgs, K8sRunArgs};
+    use crate::flags::{Chunks, ClusterArgs, K8sRunArgs};
 
     /// A `cnd-k8s` error as the CLI reports it: bad settings are usage errors (exit 2).
     fn cli_error(e: cnd_k8s::Error) -> anyhow::Error {
@@ -70,6 +76,8 @@ mod enabled {
         pub pending_timeout: Duration,
         /// `--namespace`, `--context`.
         pub cluster: ClusterArgs,
+        /// `--chunks`, resolved against the run by [`K8sConfig::job_for`].
+        pub chunks: Option<Chunks>,
     }
 
     impl K8sConfig {
@@ -93,7 +101,21 @@ mod enabled {
                 ..JobSettings::default()
             };
             job.validate().map_err(cli_error)?;
-            Ok(Self { job, pending_timeout: k8s.pending_timeout, cluster: k8s.cluster.clone() })
+            Ok(Self { job, pending_timeout: k8s.pending_timeout, cluster: k8s.cluster.clone(), chunks: k8s.chunks })
+        }
+
+        /// The Job settings of this run: `--chunks auto` becomes chunks of about a minute on
+        /// one pod at the planned rate (measured here), a count stays as given.
+        pub fn job_for(&self, spec: &RunSpec) -> JobSettings {
+            let chunks = match self.chunks {
+                None => None,
+                Some(Chunks::Count(k)) => Some(k),
+                Some(Chunks::Auto) => {
+                    let pod_rate = planned_rate(&spec.problem, self.job.cpu.threads(), 1);
+                    Some(auto_chunks(spec.problem.range(), spec.workers, pod_rate))
+                }
+            };
+            JobSettings { chunks, ..self.job.clone() }
         }
 
         /// CPUs that hash in one pod (one thread on a fraction of a CPU), for the planner.
@@ -149,10 +171,11 @@ mod enabled {
         };
         let client = connect(&ClientOptions { context: config.cluster.context.clone() }).await.map_err(cli_error)?;
         let settings = DispatcherSettings {
-            job: config.job.clone(),
+            job: config.job_for(spec),
             namespace: config.cluster.namespace.clone(),
             planned_rate: Some(planned_rate(&spec.problem, config.job.cpu.threads(), spec.workers)),
             pending_timeout: config.pending_timeout,
+            record: true,
             ..Default::default()
         };
         let dispatcher = K8sDispatcher::new(client, settings);
@@ -160,6 +183,82 @@ mod enabled {
             Some(open) => Box::new(dispatcher.remote_channel(open)),
             None => Box::new(dispatcher),
         })
+    }
+
+    /// Creates the run's Job and record and leaves the run to the cluster (`--detach`): the
+    /// Job is kept [`DETACHED_TTL`] after it ends, for `cnd k8s attach` to read its reports.
+    pub async fn detach(config: &K8sConfig, spec: &RunSpec) -> anyhow::Result<()> {
+        if !matches!(config.job.results, Results::TerminationLog(_)) {
+            return Err(usage(
+                "--detach: a detached run reports through its pods' termination messages (allowed with --detach: \
+                 --results termination-log)",
+            ));
+        }
+        let client = connect(&ClientOptions { context: config.cluster.context.clone() }).await.map_err(cli_error)?;
+        let mut job = config.job_for(spec);
+        let week = i32::try_from(DETACHED_TTL.as_secs()).unwrap_or(i32::MAX);
+        job.ttl_seconds_after_finished = job.ttl_seconds_after_finished.max(week);
+        let settings =
+            DispatcherSettings { job, namespace: config.cluster.namespace.clone(), record: true, ..Default::default() };
+        let mut dispatcher = K8sDispatcher::new(client, settings);
+        match dispatcher.start(spec).await {
+            Ok(_) => {
+                dispatcher.detach();
+                Ok(())
+            }
+            Err(e) => {
+                // Nothing half-made is left: the cleanup of a run that did not start.
+                let _ = dispatcher.shutdown().await;
+                Err(anyhow::Error::new(e))
+            }
+        }
+    }
+
+    /// A run to follow again (`cnd k8s attach`): its spec (from its record), the settings
+    /// its cleanup command needs, and a dispatcher that adopts its Job.
+    pub async fn attach(
+        cluster: &ClusterArgs,
+        run_id: &str,
+    ) -> anyhow::Result<(RunSpec, K8sConfig, Box<dyn Dispatcher>)> {
+        let (client, namespace) = client_and_namespace(cluster).await?;
+        let Some(record) = cnd_k8s::find_run(client.clone(), &namespace, run_id).await.map_err(cli_error)? else {
+            anyhow::bail!(
+                "no run {run_id} to attach to in namespace {namespace}: no record {} and no Job (cnd k8s status lists runs)",
+                cnd_k8s::record_name(run_id)
+            );
+        };
+        follow(client, namespace, cluster, record)
+    }
+
+    /// A run whose Job failed or was deleted, resumed (`cnd k8s resume`): a new Job over the
+    /// chunks not yet done, then followed as by `attach`.
+    pub async fn resume(
+        cluster: &ClusterArgs,
+        run_id: &str,
+    ) -> anyhow::Result<(RunSpec, K8sConfig, Box<dyn Dispatcher>)> {
+        let (client, namespace) = client_and_namespace(cluster).await?;
+        let cleanup = DispatcherSettings::default().cleanup_timeout;
+        let record = cnd_k8s::resume(client.clone(), &namespace, run_id, cleanup).await.map_err(cli_error)?;
+        follow(client, namespace, cluster, record)
+    }
+
+    /// The spec, settings and attached dispatcher of a recorded run.
+    fn follow(
+        client: cnd_k8s::Client,
+        namespace: String,
+        cluster: &ClusterArgs,
+        record: cnd_k8s::RunRecord,
+    ) -> anyhow::Result<(RunSpec, K8sConfig, Box<dyn Dispatcher>)> {
+        let spec = record.spec().map_err(cli_error)?;
+        let config = K8sConfig {
+            job: JobSettings::default(),
+            pending_timeout: DispatcherSettings::default().pending_timeout,
+            cluster: ClusterArgs { namespace: Some(namespace.clone()), ..cluster.clone() },
+            chunks: None,
+        };
+        let settings =
+            DispatcherSettings { namespace: Some(namespace), planned_rate: None, record: true, ..Default::default() };
+        Ok((spec, config, Box::new(K8sDispatcher::new(client, settings).attach(record))))
     }
 
     /// A worker's termination-log channel (`CND_RESULTS=termination-log`).
@@ -173,7 +272,7 @@ mod enabled {
             Some(v) => v.parse::<KubeVersion>().map_err(cli_error)?,
             None => KubeVersion::LATEST,
         };
-        let mut job = render_job(spec, &config.job, version).map_err(cli_error)?;
+        let mut job = render_job(spec, &config.job_for(spec), version).map_err(cli_error)?;
         job.metadata.namespace = config.cluster.namespace.clone();
         let mut out = String::new();
         if options.rbac {
@@ -272,6 +371,21 @@ mod disabled {
         Err(usage(
             "CND_RESULTS: termination-log needs the `k8s` feature, not built into this cnd (allowed: stdout, sqs)",
         ))
+    }
+
+    /// Always an error: Kubernetes support is not built in.
+    pub async fn detach(_: &K8sConfig, _: &RunSpec) -> anyhow::Result<()> {
+        Err(unavailable())
+    }
+
+    /// Always an error: Kubernetes support is not built in.
+    pub async fn attach(_: &ClusterArgs, _: &str) -> anyhow::Result<(RunSpec, K8sConfig, Box<dyn Dispatcher>)> {
+        Err(unavailable())
+    }
+
+    /// Always an error: Kubernetes support is not built in.
+    pub async fn resume(_: &ClusterArgs, _: &str) -> anyhow::Result<(RunSpec, K8sConfig, Box<dyn Dispatcher>)> {
+        Err(unavailable())
     }
 
     /// Always an error: Kubernetes support is not built in.

@@ -1,4 +1,5 @@
-//! `cnd k8s manifest|status|cleanup` (cleanup also removes the runs' SQS queues).
+//! `cnd k8s manifest|status|cleanup|attach` (cleanup also removes the runs' SQS queues and
+//! records).
 
 use cnd_core::Exit;
 
@@ -8,7 +9,7 @@ use crate::backends::k8s::{self, ManifestOptions};
 use crate::backends::sqs;
 use crate::config::{BackendConfig, RunConfig};
 use crate::error::usage;
-use crate::flags::{K8sArgs, K8sCommand, Output};
+use crate::flags::{AttachArgs, K8sArgs, K8sCommand, Output};
 
 /// Runs `cnd k8s ...`.
 pub async fn run(args: K8sArgs, out: Output) -> anyhow::Result<Exit> {
@@ -16,9 +17,14 @@ pub async fn run(args: K8sArgs, out: Output) -> anyhow::Result<Exit> {
         K8sCommand::Manifest(a) => {
             let config = RunConfig::try_from(a.as_ref())?;
             let BackendConfig::K8s(k8s) = &config.backend else { unreachable!("a manifest is for k8s") };
+            if a.k8s.detach {
+                return Err(usage("--detach: for searches, not manifests (allowed here: omit it)"));
+            }
             let options = ManifestOptions { kube_version: a.kube_version.clone(), rbac: a.rbac };
             print!("{}", k8s::manifest(k8s, &config.spec, &options)?);
         }
+        K8sCommand::Attach(a) => return follow(a, false, out).await,
+        K8sCommand::Resume(a) => return follow(a, true, out).await,
         K8sCommand::Status(a) => {
             let report = k8s::status(&a.cluster, a.run.as_deref()).await?;
             let ns = &report.namespace;
@@ -68,7 +74,11 @@ pub async fn run(args: K8sArgs, out: Output) -> anyhow::Result<Exit> {
                 println!("nothing to clean up in namespace {ns} (no Job left; no pod left)");
             } else {
                 for j in &report.deleted_jobs {
-                    println!("deleted job {j} in namespace {ns} (background propagation); its pods are gone");
+                    if j.ends_with("-record") {
+                        println!("deleted the run record {j} (a ConfigMap) in namespace {ns}");
+                    } else {
+                        println!("deleted job {j} in namespace {ns} (background propagation); its pods are gone");
+                    }
                 }
                 for q in &deleted_queues {
                     println!("deleted the SQS queue {} of run {}", q.queue_url, q.run_id);
@@ -80,6 +90,22 @@ pub async fn run(args: K8sArgs, out: Output) -> anyhow::Result<Exit> {
         }
     }
     Ok(Exit::Found)
+}
+
+/// `cnd k8s attach RUN` (or, with `resume`, `cnd k8s resume RUN`): the run followed to its
+/// end as if started here.
+async fn follow(a: AttachArgs, resume: bool, out: Output) -> anyhow::Result<Exit> {
+    let stops = crate::signals::StopRequests::listen();
+    let follow =
+        async { if resume { k8s::resume(&a.cluster, &a.run).await } else { k8s::attach(&a.cluster, &a.run).await } };
+    let (mut spec, k8s, dispatcher) = tokio::select! {
+        r = follow => r?,
+        _ = stops.reached(1) => return Ok(Exit::Stopped),
+    };
+    spec.timeout = a.timeout;
+    let config =
+        RunConfig { spec, kernel: cnd_core::Kernel::best(), backend: BackendConfig::K8s(Box::new(k8s)), plan: None };
+    crate::commands::search::drive(&config, async { Ok(dispatcher) }, stops, out.quiet, out.json).await
 }
 
 /// The SQS queue of each run (or of `only`) whose Job's pods publish to one, from `cnd k8s

@@ -33,10 +33,44 @@ pub async fn run(args: SearchArgs) -> anyhow::Result<Exit> {
     if let (Some(plan), false) = (&config.plan, args.quiet) {
         eprintln!("{}", plan.human());
     }
+    if args.k8s.detach {
+        return detach(&config, args.json).await;
+    }
+    drive(&config, config.dispatcher(), stops, args.quiet, args.json).await
+}
+
+/// `--detach`: the run's Job and record are created, its id printed, and the cluster
+/// finishes it (`cnd k8s attach RUN` reads the answer).
+async fn detach(config: &RunConfig, json: bool) -> anyhow::Result<Exit> {
+    let BackendConfig::K8s(k8s) = &config.backend else {
+        return Err(crate::error::usage(format!(
+            "--detach: only for --backend k8s (a {} run ends with cnd; allowed: omit it)",
+            config.backend.name()
+        )));
+    };
+    crate::backends::k8s::detach(k8s, &config.spec).await?;
+    let run = &config.spec.run_id;
+    if json {
+        println!("{}", serde_json::json!({ "run_id": run, "status": "detached" }));
+    } else {
+        println!("run {run} detached: follow it with `cnd k8s attach {run}`, list runs with `cnd k8s status`");
+    }
+    Ok(Exit::Found)
+}
+
+/// Runs `config`'s search on the dispatcher `make` gives (a new run, or one attached to),
+/// reports it and returns its exit code.
+pub async fn drive(
+    config: &RunConfig,
+    make: impl std::future::Future<Output = anyhow::Result<Box<dyn cnd_core::Dispatcher>>>,
+    stops: StopRequests,
+    quiet: bool,
+    json: bool,
+) -> anyhow::Result<Exit> {
     // Every run that starts is recorded in the run history (best effort) when it ends.
     let started = std::time::Instant::now();
     let mut dispatcher = tokio::select! {
-        d = config.dispatcher() => Recorder::new(d?),
+        d = make => Recorder::new(d?),
         // Nothing was created yet: connecting and checking create nothing.
         _ = stops.reached(1) => return Ok(Exit::Stopped),
     };
@@ -44,7 +78,7 @@ pub async fn run(args: SearchArgs) -> anyhow::Result<Exit> {
     let backend = dispatcher.name();
     tracing::info!(run_id = %spec.run_id, backend, workers = spec.workers, kernel = %config.kernel, "starting");
     let probe = with_status(dispatcher.progress_probe(), crate::backends::sqs::receive_status);
-    let progress = Mutex::new(Some(ProgressDisplay::start(spec, probe, args.quiet || args.json)));
+    let progress = Mutex::new(Some(ProgressDisplay::start(spec, probe, quiet || json)));
     let end_progress = || progress.lock().expect("progress lock").take().into_iter().for_each(ProgressDisplay::finish);
     // A decided run (a verified nonce, the range exhausted) is reported the moment it is
     // known, before the cleanup; its exit code waits for the cleanup's outcome.
@@ -55,7 +89,7 @@ pub async fn run(args: SearchArgs) -> anyhow::Result<Exit> {
             *decided.lock().expect("report lock") = Some(ended(result));
             end_progress();
             let report = SearchReport::new(spec, result, backend, config.kernel.name());
-            report.print(args.json);
+            report.print(json);
             tracing::info!(printed_s = result.elapsed.as_secs_f64(), "reported; cleaning up");
             *printed.lock().expect("report lock") = Some(report.exit());
         });
@@ -72,13 +106,13 @@ pub async fn run(args: SearchArgs) -> anyhow::Result<Exit> {
                 _ = &mut notice, if !noticed => {
                     noticed = true;
                     end_progress();
-                    if !args.quiet {
+                    if !quiet {
                         eprintln!("stopping run {}: cleaning up (Ctrl-C again to quit now)", spec.run_id);
                     }
                 }
                 _ = stops.second() => {
                     end_progress();
-                    eprintln!("error: {}", forced_exit_message(&config));
+                    eprintln!("error: {}", forced_exit_message(config));
                     return Ok(Exit::Stopped);
                 }
             }
@@ -90,14 +124,14 @@ pub async fn run(args: SearchArgs) -> anyhow::Result<Exit> {
         Err(_) => Some(("error", 0, started.elapsed())),
     });
     if let Some((outcome, hashes, elapsed)) = ended_as {
-        crate::history::record(&run_record(&config, &dispatcher, outcome, hashes, elapsed), args.quiet);
+        crate::history::record(&run_record(config, &dispatcher, outcome, hashes, elapsed), quiet);
     }
     if let Some(exit) = printed.lock().expect("report lock").take() {
         // Reported already: only the cleanup's outcome is left to tell.
         return Ok(match finished.cleanup {
             Ok(()) => exit,
             Err(e) => {
-                eprintln!("error: {}", cleanup_failed_message(&config, &anyhow::Error::new(e)));
+                eprintln!("error: {}", cleanup_failed_message(config, &anyhow::Error::new(e)));
                 Exit::Error
             }
         });
@@ -105,7 +139,7 @@ pub async fn run(args: SearchArgs) -> anyhow::Result<Exit> {
     let result = finished.result?;
     finished.cleanup?;
     let report = SearchReport::new(spec, &result, backend, config.kernel.name());
-    report.print(args.json);
+    report.print(json);
     Ok(report.exit())
 }
 

@@ -126,8 +126,29 @@ pub enum K8sCommand {
     Manifest(Box<ManifestArgs>),
     /// Runs in the namespace (or one run) and their pods by phase.
     Status(StatusArgs),
-    /// Delete what a run (or every run) left behind: its Job, then wait for its pods.
+    /// Delete what a run (or every run) left behind: its Job and its record, then wait for
+    /// its pods.
     Cleanup(CleanupArgs),
+    /// Follow a run (e.g. one started with --detach, or whose coordinator was killed) to its
+    /// end, as if started here: the verified nonce, the exit code, the cleanup.
+    Attach(AttachArgs),
+    /// Go on with a run whose Job failed or was deleted: a new Job over the chunks not yet
+    /// done (from the run's record and the old Job's pods), followed as by attach.
+    Resume(AttachArgs),
+}
+
+/// `cnd k8s attach` and `cnd k8s resume`.
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// The run's id (printed by --detach; `cnd k8s status` lists runs).
+    pub run: String,
+
+    /// End the run (exit 4) after this long [default: no limit but the Job's deadline].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 /// `cnd k8s manifest`.

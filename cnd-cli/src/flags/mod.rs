@@ -11,9 +11,11 @@ mod values;
 use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 use cnd_core::Exit;
 pub use commands::{
-    BenchArgs, K8sArgs, K8sCommand, ManifestArgs, PlanArgs, SqsArgs, SqsCommand, VerifyArgs, WorkerArgs,
+    AttachArgs, BenchArgs, K8sArgs, K8sCommand, ManifestArgs, PlanArgs, SqsArgs, SqsCommand, VerifyArgs, WorkerArgs,
 };
 pub use search::{AutoArgs, Backend, ClusterArgs, K8sRunArgs, KernelArgs, ModeArg, ResultsArgs, RunArgs, SearchArgs};
+#[cfg(feature = "k8s")]
+pub use values::Chunks;
 pub use values::{Workers, check_workers};
 
 /// Find golden nonces: SHA-256(SHA-256(block ++ nonce)) with at least D leading zero bits,

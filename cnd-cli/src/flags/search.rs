@@ -8,7 +8,9 @@ use clap::{Args, ValueEnum};
 use cnd_core::{Mode, Results};
 
 use super::problem::ProblemArgs;
-use super::values::{Workers, parse_confidence, parse_duration, parse_rate, parse_startup, parse_workers};
+use super::values::{
+    Chunks, Workers, parse_chunks, parse_confidence, parse_duration, parse_rate, parse_startup, parse_workers,
+};
 
 /// Where the search runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -220,4 +222,16 @@ pub struct K8sRunArgs {
     /// PreferNoSchedule, NoExecute; repeatable (k8s backend).
     #[arg(long = "toleration", env = "CND_TOLERATION", value_name = "KEY[=VALUE]:EFFECT", value_delimiter = ',')]
     pub toleration: Vec<String>,
+
+    /// Partitions of the range, the Job's completions: N (1..=100000) or auto (about a
+    /// minute each on one pod at the planned rate); --workers pods run them, the next
+    /// pending chunk starting as a pod ends [default: one per worker] (k8s backend only).
+    #[arg(long, value_name = "N|auto", value_parser = parse_chunks)]
+    pub chunks: Option<Chunks>,
+
+    /// Create the run (its Job and record), print its run id and exit 0: the cluster
+    /// finishes it; `cnd k8s attach RUN` reads the answer. A detached Job is kept a week
+    /// after it ends (ttlSecondsAfterFinished) (k8s backend only).
+    #[arg(long)]
+    pub detach: bool,
 }

@@ -29,6 +29,30 @@ pub fn parse_workers(text: &str) -> Result<Workers, String> {
     }
 }
 
+/// `--chunks`: how many partitions a Kubernetes run's range is cut into (the Job's
+/// completions), or `auto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chunks {
+    /// A fixed count, 1..=100000.
+    Count(u32),
+    /// Chunks of about a minute on one pod at the planned rate.
+    Auto,
+}
+
+/// Parses `--chunks`: 1..=100000 (an Indexed Job's completions), or `auto`.
+pub fn parse_chunks(text: &str) -> Result<Chunks, String> {
+    let t = text.trim();
+    if t.eq_ignore_ascii_case("auto") {
+        return Ok(Chunks::Auto);
+    }
+    let allowed = format!("(allowed: 1..={}, or auto)", RunSpec::MAX_WORKERS);
+    match t.parse::<i128>() {
+        Ok(n) if (1..=i128::from(RunSpec::MAX_WORKERS)).contains(&n) => Ok(Chunks::Count(n as u32)),
+        Ok(n) => Err(format!("{n} is out of range {allowed}")),
+        Err(_) => Err(format!("'{t}' is not a count {allowed}")),
+    }
+}
+
 /// The bound of `--workers` on each backend, in one line naming the flag and the limit:
 /// threads (`local`) at most [`cnd_local::max_threads`], processes (`process`) at most
 /// [`ProcessDispatcher::max_workers`](cnd_local::ProcessDispatcher::max_workers), pods

@@ -2,7 +2,7 @@
 //! verdict (its exit code as [`Exit`], its termination message as a [`WorkerReport`]), and
 //! the Job's end.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use cnd_core::{DispatchError, Exit, HashRate, ReportOutcome, WorkerReport};
@@ -13,7 +13,7 @@ use kube::api::ListParams;
 use super::faults::PodStart;
 use super::{Ctx, JobEnd, PODS, Run, WorkerClock, short};
 use crate::error::Error;
-use crate::job::{CONTAINER, run_selector};
+use crate::job::{CONTAINER, parse_indexes, run_selector};
 
 /// The annotation (and, from 1.28, label) that carries a pod's completion index.
 const INDEX_KEY: &str = "batch.kubernetes.io/job-completion-index";
@@ -29,6 +29,10 @@ pub(super) struct Live {
     pub(super) job: Option<String>,
     /// Since when pods wait for a node with none scheduled, and `--pending-timeout`.
     pub(super) pending: Option<(Instant, Duration)>,
+    /// The run's chunks (the Job's completions), and those done: a pod's verdict read, or
+    /// the Job's `completedIndexes` / `failedIndexes`.
+    pub(super) chunks: u32,
+    pub(super) done: BTreeSet<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -50,7 +54,14 @@ impl Live {
             }
         }
         let n = |phase: &str| counts.get(phase).copied().unwrap_or(0);
-        let mut s = format!("pods: {} running, {} pending", n("Running"), n("Pending"));
+        let mut s = String::new();
+        if self.chunks > 0 {
+            let done = self.done.len() as u32;
+            let running = (n("Running") as u32).min(self.chunks - done.min(self.chunks));
+            let pending = self.chunks.saturating_sub(done + running);
+            s.push_str(&format!("chunks: {done} done, {running} running, {pending} pending · "));
+        }
+        s.push_str(&format!("pods: {} running, {} pending", n("Running"), n("Pending")));
         if !reasons.is_empty() {
             let why: Vec<String> = reasons
                 .iter()
@@ -82,6 +93,14 @@ impl Ctx {
     /// Reads a pod: progress, and, once its container has terminated, its verdict.
     pub(super) fn on_pod(&self, run: &mut Run, pod: &Pod) -> Result<(), DispatchError> {
         let name = pod.metadata.name.clone().unwrap_or_default();
+        // A resumed run's label also matches the pods of its earlier Job, still going away:
+        // their completion indexes are another Job's.
+        if let (Some(uid), Some(owners)) = (&run.job_uid, &pod.metadata.owner_references)
+            && !owners.is_empty()
+            && !owners.iter().any(|o| &o.uid == uid)
+        {
+            return Ok(());
+        }
         run.timeline.pod(&name, pod, Instant::now());
         let status = pod.status.as_ref();
         let phase = status.and_then(|s| s.phase.clone()).unwrap_or_else(|| "Pending".into());
@@ -123,7 +142,8 @@ impl Ctx {
         if !run.read.insert(uid) {
             return Ok(());
         }
-        let index = pod_index(pod);
+        // A resumed Job's completion index is a position in its chunk list.
+        let index = pod_index(pod).map(|i| run.chunk_of(i));
         let message = terminated.message.as_deref().unwrap_or("").trim();
         let mut parsed = if message.is_empty() { None } else { WorkerReport::from_json(message).ok() };
         if let (Some(r), Some(i)) = (parsed.as_mut(), index)
@@ -133,11 +153,17 @@ impl Ctx {
             tracing::warn!(pod = %name, reported = r.worker, index = i, "a report names another worker index");
             r.worker = i;
         }
-        if let Some(r) = &parsed {
-            self.live.lock().expect("progress lock").hashes += r.hashes;
-        }
         let code = terminated.exit_code;
         let exit = Exit::from_code(code);
+        {
+            let mut live = self.live.lock().expect("progress lock");
+            if let Some(r) = &parsed {
+                live.hashes += r.hashes;
+            }
+            if let (Some(Exit::Found | Exit::Exhausted), Some(i)) = (exit, index) {
+                live.done.insert(i);
+            }
+        }
         tracing::debug!(pod = %name, ?index, code, "worker terminated");
         if let (Some(Exit::Found | Exit::Exhausted), Some(r)) = (exit, &parsed) {
             run.timeline.phases(&name, pod, WorkerClock::of_message(message), r.elapsed_s).log(&name);
@@ -217,6 +243,12 @@ impl Ctx {
     /// Reads the Job's conditions: its end, if it ended.
     pub(super) fn on_job(&self, run: &mut Run, job: &Job) {
         let Some(status) = job.status.as_ref() else { return };
+        {
+            let mut live = self.live.lock().expect("progress lock");
+            for set in [&status.completed_indexes, &status.failed_indexes].into_iter().flatten() {
+                live.done.extend(parse_indexes(set).into_iter().map(|i| run.chunk_of(i)));
+            }
+        }
         let conditions = status.conditions.as_deref().unwrap_or_default();
         let active = |t: &str| conditions.iter().find(|c| c.type_ == t && c.status == "True");
         if active("Complete").is_some() {
@@ -270,5 +302,16 @@ mod tests {
             l.detail(),
             "pods: 1 running, 1 pending (1 Unschedulable: waiting for the autoscaler), 0 succeeded, 1 failed · planned 2.50 MH/s"
         );
+    }
+
+    #[test]
+    fn progress_detail_counts_chunks_done_running_and_pending() {
+        let mut l = Live { chunks: 8, done: BTreeSet::from([1, 2, 5]), ..Default::default() };
+        for (name, phase) in [("a", "Running"), ("b", "Running"), ("c", "Succeeded")] {
+            l.pods.insert(name.into(), PodView { phase: phase.into(), waiting: None });
+        }
+        assert!(l.detail().starts_with("chunks: 3 done, 2 running, 3 pending · pods: 2 running"), "{}", l.detail());
+        l.done.extend(0..8);
+        assert!(l.detail().starts_with("chunks: 8 done, 0 running, 0 pending"), "{}", l.detail());
     }
 }

@@ -10,7 +10,8 @@ use super::NAME_LABEL;
 
 /// The least-privilege objects a coordinator needs in `namespace`: a ServiceAccount, a
 /// Role (jobs: create, get, list, watch, delete; pods: get, list, watch; events: list, watch,
-/// for the Job controller's `FailedCreate`) and its RoleBinding. No Secrets: reading one
+/// for the Job controller's `FailedCreate`; configmaps: get, list, create, patch, delete, for
+/// the run's record) and its RoleBinding. No Secrets: reading one
 /// reads the credentials in it, so the check of `--aws-secret` is skipped without them.
 pub fn render_rbac(namespace: &str, name: &str) -> (ServiceAccount, Role, RoleBinding) {
     let meta = || ObjectMeta {
@@ -35,6 +36,7 @@ pub fn render_rbac(namespace: &str, name: &str) -> (ServiceAccount, Role, RoleBi
             rule("batch", "jobs", &["create", "get", "list", "watch", "delete"]),
             rule("", "pods", &["get", "list", "watch"]),
             rule("", "events", &["list", "watch"]),
+            rule("", "configmaps", &["get", "list", "create", "patch", "delete"]),
         ]),
     };
     let binding = RoleBinding {

@@ -329,7 +329,14 @@ async fn the_progress_probe_shows_pods_by_phase_and_unschedulable() {
     let result = coordinate(&mut d, &spec, stop).await.unwrap();
     assert_eq!(result.outcome, Outcome::Stopped(StopReason::Cancelled));
     let detail = probe().detail.unwrap();
-    assert!(detail.starts_with("pods: 1 running, 1 pending (1 Unschedulable: waiting for the autoscaler "), "{detail}");
+    // Two chunks (one per worker): one running, one waiting for its pod.
+    assert!(
+        detail.starts_with(
+            "chunks: 0 done, 1 running, 1 pending · pods: 1 running, 1 pending (1 Unschedulable: waiting for the \
+             autoscaler "
+        ),
+        "{detail}"
+    );
     assert!(detail.contains(" of --pending-timeout 10m), 0 succeeded, 0 failed"), "the pending clock: {detail}");
     assert!(detail.contains("planned 1.00 MH/s"), "{detail}");
 }
