@@ -3,8 +3,8 @@
 //! [`WorkerSpec`], the one type that the worker reads it with; the pod adds only what a pod
 //! alone has (`POD_NAME`, `AWS_REGION`, the AWS Secret).
 
-mod placement;
 mod chunks;
+mod placement;
 mod quantities;
 mod rbac;
 
@@ -25,9 +25,9 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-pub use self::placement::{NodeSelector, Placement, TaintEffect, TolerationSpec};
 use self::chunks::chunked;
 pub use self::chunks::{AUTO_CHUNK_TIME, ChunkPlan, MAX_CHUNKS, auto_chunks, format_indexes, parse_indexes};
+pub use self::placement::{NodeSelector, Placement, TaintEffect, TolerationSpec};
 pub use self::quantities::{Cpu, KubeVersion, Memory, PullPolicy};
 pub use self::rbac::render_rbac;
 use crate::error::{Error, Result};

@@ -51,8 +51,7 @@ mod enabled {
     use cnd_core::{Dispatcher, Kernel, Problem, Results, RunSpec};
     use cnd_k8s::{
         ClientOptions, DispatcherSettings, JobSettings, K8sDispatcher, KubeVersion, Placement, auto_chunks, connect,
-        render_job,
-        render_rbac, to_yaml,
+        render_job, render_rbac, to_yaml,
     };
 
     use super::*;
