@@ -62,9 +62,9 @@ impl Best {
         }
     }
 
-    /// The best nonce so far (`u64::MAX` for none).
-    fn nonce(&self) -> u64 {
-        self.nonce.load(Ordering::Acquire)
+    /// The best nonce so far.
+    fn nonce(&self) -> Option<u64> {
+        Some(self.nonce.load(Ordering::Acquire)).filter(|n| *n != u64::MAX)
     }
 
     /// The best nonce and its finder.
@@ -95,8 +95,8 @@ impl RangeSearch<'_> {
                         let mut mine = 0u64;
                         while !self.stop.load(Ordering::Relaxed) {
                             let Some(chunk) = queue.claim() else { break };
-                            // Chunks come in increasing order: none after a found nonce can beat it.
-                            if self.mode == Mode::Lowest && chunk.start >= best.nonce() {
+                            // Chunks come in increasing order: none after this one can do better.
+                            if !ChunkQueue::worth_searching(self.mode, chunk.start, best.nonce()) {
                                 break;
                             }
                             let scan = self.kernel.scan(self.prepared, chunk, self.stop);
