@@ -3,8 +3,11 @@
 use std::process::Command as StdCommand;
 use std::time::{Duration, Instant};
 
+mod common;
+
 use assert_cmd::Command;
 use cnd_core::{NonceRange, Problem, verify};
+use common::run_json;
 
 const GENESIS: &str = "0100000000000000000000000000000000000000000000000000000000000000000000003ba3edfd7a7b12b27ac72c3e67768f617fc81bc3888a51323a9fb8aa4b1e5e4a29ab5f49ffff001d1dac2b7c";
 
@@ -19,14 +22,9 @@ fn cnd() -> Command {
     c
 }
 
-fn json(out: &[u8]) -> serde_json::Value {
-    serde_json::from_slice(out).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(out)))
-}
-
 #[test]
 fn finds_a_verified_nonce_as_json() {
-    let out = cnd().args(["-d", "18", "--json"]).assert().code(0).get_output().stdout.clone();
-    let v = json(&out);
+    let v = run_json(cnd().args(["-d", "18", "--json"]));
     for field in [
         "run_id",
         "nonce",
@@ -68,14 +66,9 @@ fn human_output_names_nonce_and_digest() {
 fn lowest_is_the_same_for_1_2_and_7_workers() {
     let mut seen = vec![];
     for w in ["1", "2", "7"] {
-        let out = cnd()
-            .args(["-d", "17", "--mode", "lowest", "--bit-order", "lsb", "--json", "--workers", w])
-            .assert()
-            .code(0)
-            .get_output()
-            .stdout
-            .clone();
-        seen.push(json(&out)["nonce"].as_u64().unwrap());
+        let out =
+            run_json(cnd().args(["-d", "17", "--mode", "lowest", "--bit-order", "lsb", "--json", "--workers", w]));
+        seen.push(out["nonce"].as_u64().unwrap());
     }
     assert!(seen.windows(2).all(|w| w[0] == w[1]), "{seen:?}");
     let p = Problem::text("COMSM0010cloud", 17).unwrap().with_bit_order(cnd_core::BitOrder::Lsb);
@@ -84,24 +77,18 @@ fn lowest_is_the_same_for_1_2_and_7_workers() {
 
 #[test]
 fn finds_the_bitcoin_genesis_nonce() {
-    let out = cnd()
-        .args([
-            "--bitcoin-header",
-            GENESIS,
-            "--start",
-            "2083200000",
-            "--end",
-            "2083300000",
-            "--mode",
-            "lowest",
-            "--json",
-        ])
-        .assert()
-        .code(0)
-        .get_output()
-        .stdout
-        .clone();
-    assert_eq!(json(&out)["nonce"].as_u64(), Some(2083236893));
+    let out = run_json(cnd().args([
+        "--bitcoin-header",
+        GENESIS,
+        "--start",
+        "2083200000",
+        "--end",
+        "2083300000",
+        "--mode",
+        "lowest",
+        "--json",
+    ]));
+    assert_eq!(out["nonce"].as_u64(), Some(2083236893));
 }
 
 #[test]
@@ -169,18 +156,14 @@ fn bad_input_gets_one_line_naming_the_flag() {
 
 #[test]
 fn every_flag_reads_its_env_var() {
-    let out = cnd()
-        .env("CND_DIFFICULTY", "10")
-        .env("CND_MODE", "lowest")
-        .env("CND_START", "1000")
-        .env("CND_END", "900000")
-        .env("CND_JSON", "true")
-        .assert()
-        .code(0)
-        .get_output()
-        .stdout
-        .clone();
-    let v = json(&out);
+    let v = run_json(
+        cnd()
+            .env("CND_DIFFICULTY", "10")
+            .env("CND_MODE", "lowest")
+            .env("CND_START", "1000")
+            .env("CND_END", "900000")
+            .env("CND_JSON", "true"),
+    );
     assert_eq!(v["difficulty"].as_u64(), Some(10));
     let p = Problem::text("COMSM0010cloud", 10).unwrap().with_range(NonceRange::new(1000, 900000).unwrap()).unwrap();
     let want = (1000..900000).find(|n| verify(&p, *n).is_valid()).unwrap();
@@ -193,14 +176,8 @@ fn verify_subcommand_accepts_and_rejects() {
     let good = (0..1_000_000).find(|n| verify(&p, *n).is_valid()).unwrap();
     cnd().args(["verify", "-d", "16", "--nonce", &good.to_string()]).assert().code(0);
     cnd().args(["verify", "-d", "16", "--nonce", &(good + 1).to_string()]).assert().code(1);
-    let out = cnd()
-        .args(["verify", "-d", "16", "--nonce", &good.to_string(), "--json"])
-        .assert()
-        .code(0)
-        .get_output()
-        .stdout
-        .clone();
-    assert_eq!(json(&out)["golden"].as_bool(), Some(true));
+    let out = run_json(cnd().args(["verify", "-d", "16", "--nonce", &good.to_string(), "--json"]));
+    assert_eq!(out["golden"].as_bool(), Some(true));
 }
 
 #[test]

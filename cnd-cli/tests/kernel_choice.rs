@@ -8,7 +8,10 @@
 
 use std::path::Path;
 
+mod common;
+
 use assert_cmd::Command;
+use common::{json, run_json, run_json_with_stderr};
 use serde_json::Value;
 
 /// `cnd` with no CND_* from the caller and `dir` as its cache home (XDG_CACHE_HOME).
@@ -23,15 +26,10 @@ fn cnd(dir: &Path) -> Command {
     c
 }
 
-fn json(out: &[u8]) -> Value {
-    serde_json::from_slice(out).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(out)))
-}
-
 /// A search; returns the kernel used and the `kernel ...` line of `-v` (empty if none).
 fn search(c: &mut Command) -> (String, String) {
-    let out = c.args(["-d", "4", "-v", "--json"]).assert().code(0).get_output().clone();
-    let kernel = json(&out.stdout)["kernel"].as_str().expect("kernel in the JSON").to_string();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let (out, stderr) = run_json_with_stderr(c.args(["-d", "4", "-v", "--json"]));
+    let kernel = out["kernel"].as_str().expect("kernel in the JSON").to_string();
     // "kernel NAME (why...)"
     let is_why = |l: &&str| {
         l.split("kernel ").nth(1).is_some_and(|rest| rest.split_once(' ').is_some_and(|(_, why)| why.starts_with('(')))
@@ -43,8 +41,7 @@ fn search(c: &mut Command) -> (String, String) {
 /// The kernels this CPU runs besides `portable`, as `cnd bench` lists them (its own cache).
 fn fast_kernels() -> Vec<String> {
     let dir = tempfile::tempdir().unwrap();
-    let out = cnd(dir.path()).args(["bench", "--seconds", "0.01", "--repeats", "1", "--json"]).assert().code(0);
-    let v = json(&out.get_output().stdout);
+    let v = run_json(cnd(dir.path()).args(["bench", "--seconds", "0.01", "--repeats", "1", "--json"]));
     let mut kernels: Vec<String> = vec![];
     for r in v["results"].as_array().unwrap() {
         let k = r["kernel"].as_str().unwrap().to_string();
@@ -165,14 +162,8 @@ fn cnd_kernel_and_the_flag_force_a_kernel_without_a_probe() {
 fn bench_calibrate_records_every_kernel_and_the_choice_follows_it() {
     let dir = tempfile::tempdir().unwrap();
     let fast = fast_kernels();
-    let out = cnd(dir.path())
-        .args(["bench", "--calibrate", "--seconds", "0.05", "--repeats", "1", "--json"])
-        .assert()
-        .code(0)
-        .get_output()
-        .stdout
-        .clone();
-    let report = json(&out);
+    let report =
+        run_json(cnd(dir.path()).args(["bench", "--calibrate", "--seconds", "0.05", "--repeats", "1", "--json"]));
     let cache = dir.path().join("cnd").join("kernels.json");
     assert_eq!(report["kernels_path"], cache.display().to_string(), "{report}");
     let file = read(&cache);
@@ -189,14 +180,7 @@ fn bench_calibrate_records_every_kernel_and_the_choice_follows_it() {
     }
 
     // `cnd bench` says which kernel wins, in the table and in --json.
-    let out = cnd(dir.path())
-        .args(["bench", "--seconds", "0.02", "--repeats", "1", "--json"])
-        .assert()
-        .code(0)
-        .get_output()
-        .stdout
-        .clone();
-    let v = json(&out);
+    let v = run_json(cnd(dir.path()).args(["bench", "--seconds", "0.02", "--repeats", "1", "--json"]));
     assert_eq!(v["choice"]["kernel"], kernel.as_str(), "{v}");
     assert!(v["measured_best"]["kernel"].is_string(), "{v}");
     let out = cnd(dir.path()).args(["bench", "--seconds", "0.02", "--repeats", "1"]).assert().code(0);

@@ -2,7 +2,10 @@
 //! end: plans, impossible goals, bad input (one line, exit 2), the stored calibration, the
 //! scaling table and its SVG.
 
+mod common;
+
 use assert_cmd::Command;
+use common::{json, run_json, run_json_with_stderr};
 
 /// `cnd` with no CND_* from the caller and a private cache directory.
 fn cnd(cache: &std::path::Path) -> Command {
@@ -14,10 +17,6 @@ fn cnd(cache: &std::path::Path) -> Command {
     }
     c.env("XDG_CACHE_HOME", cache);
     c
-}
-
-fn json(out: &[u8]) -> serde_json::Value {
-    serde_json::from_slice(out).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(out)))
 }
 
 fn one_line_error(stderr: &[u8], needle: &str) {
@@ -32,8 +31,7 @@ fn one_line_error(stderr: &[u8], needle: &str) {
 fn plan_of_the_reference_system_is_16_pods() {
     let dir = tempfile::tempdir().unwrap();
     let args = ["plan", "-d", "26", "--deadline", "60s", "--confidence", "0.95", "--rate", "211000", "--json"];
-    let out = cnd(dir.path()).args(args).assert().code(0).get_output().stdout.clone();
-    let v = json(&out);
+    let v = run_json(cnd(dir.path()).args(args));
     assert_eq!(v["workers"], 16);
     assert_eq!(v["difficulty"], 26);
     assert_eq!(v["rate_source"], "flag");
@@ -145,34 +143,19 @@ fn workers_auto_prints_its_plan_first_then_searches() {
 #[test]
 fn calibration_is_stored_and_used_by_plan() {
     let dir = tempfile::tempdir().unwrap();
-    let out = cnd(dir.path())
-        .args(["bench", "--calibrate", "--seconds", "0.2", "--repeats", "1", "--json"])
-        .assert()
-        .code(0)
-        .get_output()
-        .stdout
-        .clone();
-    let v = json(&out);
+    let v = run_json(cnd(dir.path()).args(["bench", "--calibrate", "--seconds", "0.2", "--repeats", "1", "--json"]));
     let per_cpu = v["per_cpu_rate"].as_f64().unwrap();
     assert!(per_cpu > 1e4, "{per_cpu}");
     let stored = dir.path().join("cnd").join("calibration.json");
     assert!(stored.exists());
 
-    let out =
-        cnd(dir.path()).args(["plan", "-d", "24", "--deadline", "10s", "--json"]).assert().code(0).get_output().clone();
-    let v = json(&out.stdout);
+    let (v, stderr) = run_json_with_stderr(cnd(dir.path()).args(["plan", "-d", "24", "--deadline", "10s", "--json"]));
     assert_eq!(v["rate_source"], "calibration");
     assert_eq!(v["rate_per_worker"].as_f64().unwrap(), per_cpu);
-    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stderr.is_empty(), "{stderr}");
     // Two CPUs per worker: twice the rate.
-    let out = cnd(dir.path())
-        .args(["plan", "-d", "24", "--deadline", "10s", "--cpu", "2", "--json"])
-        .assert()
-        .code(0)
-        .get_output()
-        .stdout
-        .clone();
-    assert_eq!(json(&out)["rate_per_worker"].as_f64().unwrap(), 2.0 * per_cpu);
+    let out = run_json(cnd(dir.path()).args(["plan", "-d", "24", "--deadline", "10s", "--cpu", "2", "--json"]));
+    assert_eq!(out["rate_per_worker"].as_f64().unwrap(), 2.0 * per_cpu);
 }
 
 #[test]
@@ -191,14 +174,8 @@ fn scaling_prints_a_table_and_draws_an_svg() {
     assert!(table.contains("speed-up") && table.contains("efficiency"), "{table}");
     assert!(std::fs::read_to_string(&svg).unwrap().contains("ideal 1/W"));
 
-    let out = cnd(dir.path())
-        .args(["bench", "--scaling", "--workers", "1,2", "--runs", "2", "-d", "10", "--json"])
-        .assert()
-        .code(0)
-        .get_output()
-        .stdout
-        .clone();
-    let v = json(&out);
+    let v =
+        run_json(cnd(dir.path()).args(["bench", "--scaling", "--workers", "1,2", "--runs", "2", "-d", "10", "--json"]));
     let points = v["points"].as_array().unwrap();
     assert_eq!(points.len(), 2);
     assert_eq!(points[1]["workers"], 2);

@@ -201,3 +201,39 @@ fn worker_with_an_unreachable_sqs_endpoint_exits_1_naming_it() {
     let last = stderr.trim().lines().last().unwrap_or_default();
     assert!(last.starts_with("error: ") && last.contains(&endpoint) && last.contains("onnect"), "{stderr}");
 }
+
+/// As in a pod (no HOME, nothing cached): the kernel is chosen on the partition's first
+/// nonces, and those are searched, not spent: a golden nonce among them is the answer (the
+/// lowest), and a range without one is counted exactly once, probe and search together.
+#[test]
+fn without_a_cache_the_kernel_is_chosen_on_the_ranges_own_first_nonces() {
+    let several = cnd_core::Kernel::available().iter().filter(|k| **k != cnd_core::Kernel::Portable).count() >= 2;
+    let pod = |difficulty: &str, end: &str| {
+        let mut c = worker();
+        c.env_remove("HOME").env_remove("XDG_CACHE_HOME").env("CND_LOG", "info").envs([
+            ("CND_RUN_ID", "probe"),
+            ("CND_DIFFICULTY", difficulty),
+            ("CND_START", "1000"),
+            ("CND_END", end),
+            ("CND_WORKER_INDEX", "0"),
+            ("CND_WORKER_COUNT", "1"),
+        ]);
+        c.output().unwrap()
+    };
+    let problem = Problem::text("COMSM0010cloud", 14).unwrap();
+    let lowest = (1000..).find(|n| verify(&problem, *n).is_valid()).unwrap();
+    let out = pod("14", "4294967296");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!several || stderr.contains("searched the run's first nonces"), "{stderr}");
+    let ReportOutcome::Found { nonce, .. } = report_of(&out.stdout).outcome else { panic!("{stderr}") };
+    assert_eq!(nonce, lowest);
+
+    // 3·10^7 nonces: more than the probe's 200 ms cover on one thread, so the search goes on
+    // after it with the chosen kernel.
+    let out = pod("256", "30000000");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    let r = report_of(&out.stdout);
+    assert_eq!((r.outcome, r.hashes), (ReportOutcome::Exhausted, 30_000_000 - 1000), "{stderr}");
+}

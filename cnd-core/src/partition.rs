@@ -2,6 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::dispatch::Mode;
 use crate::problem::NonceRange;
 
 /// Splits `range` into `parts` contiguous ranges that cover it exactly, in order, without
@@ -61,11 +62,35 @@ impl ChunkQueue {
     pub fn range(&self) -> NonceRange {
         self.range
     }
+
+    /// The stopping rule of a search that takes its chunks in increasing order (the local
+    /// engine's threads, the process backend's coordinator): can a chunk that starts at
+    /// `start` still change the answer, `best` being the lowest golden nonce that may be it?
+    /// With none, every chunk can; in `first` mode any nonce is the answer, so none can; in
+    /// `lowest` mode only a chunk that starts below it can hold a lower one.
+    pub fn worth_searching(mode: Mode, start: u64, best: Option<u64>) -> bool {
+        match (mode, best) {
+            (_, None) => true,
+            (Mode::First, Some(_)) => false,
+            (Mode::Lowest, Some(best)) => start < best,
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_chunk_is_worth_searching_until_a_nonce_decides_and_in_lowest_only_below_it() {
+        for mode in [Mode::First, Mode::Lowest] {
+            assert!(ChunkQueue::worth_searching(mode, 1 << 40, None), "{mode:?}: nothing found yet");
+        }
+        assert!(!ChunkQueue::worth_searching(Mode::First, 0, Some(5)), "first: any nonce decides");
+        assert!(ChunkQueue::worth_searching(Mode::Lowest, 4, Some(5)));
+        assert!(!ChunkQueue::worth_searching(Mode::Lowest, 5, Some(5)), "a chunk starting at the best cannot beat it");
+        assert!(!ChunkQueue::worth_searching(Mode::Lowest, 6, Some(5)));
+    }
     use proptest::prelude::*;
 
     proptest! {

@@ -24,6 +24,7 @@
 #![deny(missing_docs)]
 
 mod channel;
+mod choose;
 mod dispatcher;
 mod engine;
 mod measure;

@@ -11,6 +11,11 @@
 //! `portable` or none, there is nothing to measure: it is chosen without a probe. If the probe
 //! measures nothing, the static order ([`Kernel::ALL`]) decides.
 //!
+//! A worker whose choice would need a probe (a pod: read-only root, nothing cached) lets the
+//! probe hash its own range instead ([`choose_by_search`]): the nonces measured are nonces
+//! searched, so the probe costs the run only the slower kernels' share of those 200 ms. Its
+//! rates are of the run's format alone and are not cached.
+//!
 //! The record's key: the CPU (vendor and brand string from `cpuid`, family, model, stepping,
 //! and the kernels available, which a hypervisor can change under the same brand) and the
 //! binary (the crate version plus the executable's size and modification time, so that a
@@ -127,6 +132,8 @@ pub enum ChoiceSource {
     Probe,
     /// First in the static order: the probe could not measure.
     Static,
+    /// The fastest in a probe that searched the run's own first nonces.
+    Search,
 }
 
 /// The kernel [`Kernel::best`] returns, and why.
@@ -179,6 +186,10 @@ impl KernelChoice {
             ChoiceSource::Cache => format!(
                 "{k} (fastest in the {} calibration cached in {cache}{margin})",
                 if self.measured_by.as_deref() == Some("calibrate") { "`cnd bench --calibrate`" } else { "probe's" }
+            ),
+            ChoiceSource::Search => format!(
+                "{k} (fastest in a {} ms probe that searched the run's first nonces, kept in this process only{margin})",
+                PROBE_BUDGET.as_millis()
             ),
             ChoiceSource::Probe => match &self.not_cached {
                 None => format!("{k} (fastest in a {} ms probe, cached in {cache}{margin})", PROBE_BUDGET.as_millis()),
@@ -238,14 +249,61 @@ pub fn cache_path() -> Option<PathBuf> {
     cache_dir().map(|d| d.join(CACHE_FILE))
 }
 
+/// The process's choice, made once.
+static CHOICE: OnceLock<KernelChoice> = OnceLock::new();
+
 /// The process's choice, made on first use.
 pub(super) fn choice() -> &'static KernelChoice {
-    static CHOICE: OnceLock<KernelChoice> = OnceLock::new();
     CHOICE.get_or_init(|| {
         let choice = choose(&Kernel::available(), &CacheKey::here(), cache_path().as_deref(), &mut probe_sample);
         tracing::info!("kernel {}", choice.why());
         choice
     })
+}
+
+/// The process's choice if it is made or needs no measurement (the only fast kernel, or a
+/// calibration cached for this CPU and binary); `None` where [`Kernel::best`] would probe.
+pub fn known_choice() -> Option<&'static KernelChoice> {
+    if let Some(choice) = CHOICE.get() {
+        return Some(choice);
+    }
+    let known = without_probe(&Kernel::available(), &CacheKey::here(), cache_path().as_deref()).ok()?;
+    Some(CHOICE.get_or_init(|| {
+        tracing::info!("kernel {}", known.why());
+        known
+    }))
+}
+
+/// The process's choice, made (if [`known_choice`] has none) by a probe whose measurements
+/// are the caller's search: `measure(kernel, budget)` searches the run's next nonces with
+/// `kernel` for about `budget` and returns its rate in nonces per CPU second (0 once the
+/// search needs no more: its nonce found, its range done). The rates are of `format` only,
+/// and are kept in this process.
+pub fn choose_by_search(format: Format, measure: &mut dyn FnMut(Kernel, Duration) -> f64) -> &'static KernelChoice {
+    if let Some(choice) = known_choice() {
+        return choice;
+    }
+    CHOICE.get_or_init(|| {
+        let choice = by_search(&Kernel::available(), format, measure);
+        tracing::info!("kernel {}", choice.why());
+        choice
+    })
+}
+
+/// The choice measured by `measure` on `format`, without a cache.
+fn by_search(available: &[Kernel], format: Format, measure: &mut dyn FnMut(Kernel, Duration) -> f64) -> KernelChoice {
+    let base = match without_probe(available, &CacheKey { cpu: String::new(), binary: String::new() }, None) {
+        Ok(choice) => return choice,
+        Err(base) => base,
+    };
+    let fast = fast_kernels(available);
+    let rates = probe(&fast, &[format], &mut |k, _, d| measure(k, d));
+    match fastest(&rates, Some(format), &fast) {
+        Some(kernel) => {
+            KernelChoice { kernel, source: ChoiceSource::Search, rates, measured_by: Some("search".into()), ..base }
+        }
+        None => KernelChoice { source: ChoiceSource::Static, ..base },
+    }
 }
 
 /// Records `rates` (measured by `cnd bench --calibrate`) as this CPU and binary's
@@ -264,24 +322,12 @@ pub(crate) fn choose(
     path: Option<&Path>,
     measure: &mut dyn FnMut(Kernel, Format, Duration) -> f64,
 ) -> KernelChoice {
-    let fast: Vec<Kernel> = available.iter().copied().filter(|&k| k != Kernel::Portable).collect();
-    let first = available.first().copied().unwrap_or(Kernel::Portable);
-    let mut choice =
-        KernelChoice { source: ChoiceSource::Only, cache: path.map(Path::to_path_buf), ..KernelChoice::forced(first) };
-    if fast.len() <= 1 {
-        return choice;
-    }
-    if let Some(r) = path.and_then(|p| cached(p, key, &fast))
-        && let Some(k) = fastest(&r.rates, None, &fast)
-    {
-        choice.kernel = k;
-        choice.source = ChoiceSource::Cache;
-        choice.measured_by = Some(r.measured_by);
-        choice.measured_unix_s = Some(r.measured_unix_s);
-        choice.rates = r.rates;
-        return choice;
-    }
-    let rates = probe(&fast, measure);
+    let mut choice = match without_probe(available, key, path) {
+        Ok(choice) => return choice,
+        Err(base) => base,
+    };
+    let fast = fast_kernels(available);
+    let rates = probe(&fast, &[Format::Text, Format::Bitcoin], measure);
     let Some(k) = fastest(&rates, None, &fast) else {
         choice.source = ChoiceSource::Static;
         return choice;
@@ -295,16 +341,57 @@ pub(crate) fn choose(
     KernelChoice { kernel: k, source: ChoiceSource::Probe, rates, measured_by: Some("probe".into()), ..choice }
 }
 
-/// Measures each kernel on both formats, [`PROBE_ROUNDS`] times interleaved, within
-/// [`PROBE_BUDGET`]; keeps each one's highest rate.
-fn probe(kernels: &[Kernel], measure: &mut dyn FnMut(Kernel, Format, Duration) -> f64) -> Vec<KernelRate> {
-    let slice = PROBE_BUDGET / (kernels.len() as u32 * 2 * PROBE_ROUNDS);
+/// The kernels worth measuring: all but `portable`.
+fn fast_kernels(available: &[Kernel]) -> Vec<Kernel> {
+    available.iter().copied().filter(|&k| k != Kernel::Portable).collect()
+}
+
+/// The choice made without measuring (`Ok`): the only fast kernel, or the fastest of a
+/// calibration cached at `path` for `key`. Else (`Err`) the choice to start a probe from.
+fn without_probe(available: &[Kernel], key: &CacheKey, path: Option<&Path>) -> Result<KernelChoice, KernelChoice> {
+    let fast = fast_kernels(available);
+    let first = available.first().copied().unwrap_or(Kernel::Portable);
+    let mut choice =
+        KernelChoice { source: ChoiceSource::Only, cache: path.map(Path::to_path_buf), ..KernelChoice::forced(first) };
+    if fast.len() <= 1 {
+        return Ok(choice);
+    }
+    if let Some(r) = path.and_then(|p| cached(p, key, &fast))
+        && let Some(k) = fastest(&r.rates, None, &fast)
+    {
+        choice.kernel = k;
+        choice.source = ChoiceSource::Cache;
+        choice.measured_by = Some(r.measured_by);
+        choice.measured_unix_s = Some(r.measured_unix_s);
+        choice.rates = r.rates;
+        return Ok(choice);
+    }
+    Err(choice)
+}
+
+/// Measures each kernel on `formats`, [`PROBE_ROUNDS`] times interleaved, within
+/// [`PROBE_BUDGET`]; keeps each one's highest rate. A format not measured takes the rate
+/// of the one measured (a probe of the run's own format).
+fn probe(
+    kernels: &[Kernel],
+    formats: &[Format],
+    measure: &mut dyn FnMut(Kernel, Format, Duration) -> f64,
+) -> Vec<KernelRate> {
+    let slice = PROBE_BUDGET / (kernels.len() * formats.len()).max(1) as u32 / PROBE_ROUNDS;
     let mut rates: Vec<KernelRate> =
         kernels.iter().map(|k| KernelRate { kernel: k.name().into(), text: 0.0, bitcoin: 0.0 }).collect();
     for _ in 0..PROBE_ROUNDS {
         for (k, r) in kernels.iter().zip(rates.iter_mut()) {
-            r.text = r.text.max(measure(*k, Format::Text, slice));
-            r.bitcoin = r.bitcoin.max(measure(*k, Format::Bitcoin, slice));
+            for &f in formats {
+                let rate = measure(*k, f, slice);
+                let field = if f == Format::Text { &mut r.text } else { &mut r.bitcoin };
+                *field = field.max(rate);
+            }
+        }
+    }
+    if let [only] = formats {
+        for r in &mut rates {
+            (r.text, r.bitcoin) = (r.rate(Some(*only)), r.rate(Some(*only)));
         }
     }
     rates.retain(KernelRate::is_valid);
@@ -504,6 +591,33 @@ mod tests {
         assert_eq!(fastest(&rates, Some(Format::Bitcoin), &both), Some(Kernel::Portable));
         assert_eq!(fastest(&rates, None, &both), Some(Kernel::ShaNi));
         assert_eq!(fastest(&rates, None, &[Kernel::Portable]), Some(Kernel::Portable), "only the allowed kernels");
+    }
+
+    /// The run's own probe: one format, every fast kernel twice, nothing cached; a probe
+    /// that measured nothing (its search over at once) keeps the static order.
+    #[test]
+    fn a_probe_on_the_runs_nonces_measures_its_format_and_caches_nothing() {
+        let mut calls = vec![];
+        let c = by_search(&FAST, Format::Bitcoin, &mut |k, d| {
+            calls.push((k, d));
+            match k {
+                Kernel::ShaNi => 2.0e7,
+                Kernel::Avx512 => 1.0e7,
+                _ => 0.5e7,
+            }
+        });
+        assert_eq!((c.kernel, c.source, c.cache.as_deref()), (Kernel::ShaNi, ChoiceSource::Search, None));
+        assert_eq!(calls.len(), 3 * PROBE_ROUNDS as usize);
+        assert!(calls.iter().all(|(_, d)| *d == PROBE_BUDGET / 6), "{calls:?}");
+        assert!(
+            c.why().contains("searched the run's first nonces") && c.why().contains("2.00× avx512 (bitcoin)"),
+            "{}",
+            c.why()
+        );
+        let c = by_search(&FAST, Format::Text, &mut |_, _| 0.0);
+        assert_eq!((c.kernel, c.source), (Kernel::Avx512, ChoiceSource::Static));
+        let c = by_search(&[Kernel::Avx2, Kernel::Portable], Format::Text, &mut |_, _| panic!("probed"));
+        assert_eq!((c.kernel, c.source), (Kernel::Avx2, ChoiceSource::Only));
     }
 
     #[test]

@@ -62,19 +62,23 @@ impl Schedule {
         }
     }
 
-    /// No chunk that starts at or above this can hold a better answer (`lowest`): the best
-    /// nonce, or the end of a chunk whose published nonce is on its way.
-    fn bound(&self) -> u64 {
-        let best = self.best.as_ref().map_or(u64::MAX, |b| b.nonce);
-        self.handed.values().filter(|h| h.published.is_some()).map(|h| h.range.end).fold(best, u64::min)
+    /// The lowest nonce that may be the answer (`lowest`): the best nonce, or the end of a
+    /// chunk whose published nonce is on its way; `None` while there is neither.
+    fn bound(&self) -> Option<u64> {
+        let best = self.best.as_ref().map(|b| b.nonce);
+        let published = self.handed.values().filter(|h| h.published.is_some()).map(|h| h.range.end);
+        best.into_iter().chain(published).min()
     }
 
-    /// Could a chunk starting at `start` still change the answer?
+    /// Could a chunk starting at `start` still change the answer? The local engine's rule
+    /// ([`ChunkQueue::worth_searching`]); in `first` mode a published nonce does not count
+    /// until it has arrived and been verified.
     fn worth(&self, start: u64) -> bool {
-        match self.mode {
-            Mode::First => self.best.is_none(),
-            Mode::Lowest => start < self.bound(),
-        }
+        let best = match self.mode {
+            Mode::First => self.best.as_ref().map(|b| b.nonce),
+            Mode::Lowest => self.bound(),
+        };
+        ChunkQueue::worth_searching(self.mode, start, best)
     }
 
     /// The next chunk for `worker`, recorded as handed to it: a dead worker's first, else the

@@ -13,14 +13,16 @@ mod threads;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
 
 use cnd_core::{
-    DispatchError, Exit, Kernel, Mode, Prepared, ReportOutcome, ResultChannel, Results, WorkerReport, WorkerSpec,
+    DispatchError, Exit, Mode, NonceRange, Prepared, ReportOutcome, ResultChannel, Results, WorkerReport, WorkerSpec,
 };
 
 pub use self::chunks::serve_chunks;
 use self::stops::{StopCause, Stops};
 pub use self::threads::default_threads;
+use crate::choose::{Probed, choose_on_range};
 use crate::engine::{RangeResult, RangeSearch};
 
 /// Why a worker could not run or deliver its report (exit 1, or 2 for [`WorkerError::NoIndex`]).
@@ -102,8 +104,11 @@ async fn work(
     let (Some(index), Some(partition)) = (spec.index, spec.partition()) else { return Err(WorkerError::NoIndex) };
     let threads = checked_threads(&spec, channel.is_some())?;
     let mut stops = Stops::install(spec.exit_with_parent);
-    let kernel = spec.kernel.unwrap_or_else(Kernel::best);
-    tracing::info!(run_id = %spec.run_id, worker = index, of = spec.workers, range = %partition, threads, %kernel, "searching");
+    // Without a known choice, the kernel is chosen on the partition's first nonces (searched,
+    // not spent on a separate probe: see `choose`).
+    let kernel = spec.kernel.or_else(|| cnd_core::kernel_choice::known_choice().map(|c| c.kernel));
+    let named = kernel.map_or("chosen on its first nonces".to_string(), |k| k.to_string());
+    tracing::info!(run_id = %spec.run_id, worker = index, of = spec.workers, range = %partition, threads, kernel = %named, "searching");
 
     let stop = Arc::new(AtomicBool::new(false));
     let (done_tx, mut done) = tokio::sync::oneshot::channel();
@@ -112,18 +117,38 @@ async fn work(
         std::thread::Builder::new()
             .name("cnd-worker".into())
             .spawn(move || {
+                let started = Instant::now();
                 let prepared = Prepared::new(&problem);
                 let hashes = AtomicU64::new(0);
-                let search = RangeSearch {
-                    prepared: &prepared,
-                    kernel,
-                    range: partition,
-                    threads,
-                    mode,
-                    stop: &stop,
-                    hashes: &hashes,
+                let probed = match kernel {
+                    Some(kernel) => Probed::nothing(kernel, partition.start),
+                    None => choose_on_range(&prepared, partition, &stop, &hashes),
                 };
-                let _ = done_tx.send(search.run());
+                let rest = NonceRange { start: probed.searched_to, end: partition.end };
+                let result = if probed.golden.is_some() || probed.stopped || rest.is_empty() {
+                    Ok(RangeResult {
+                        found: probed.golden.map(|n| (n, 0)),
+                        hashes: probed.hashes,
+                        stopped: probed.stopped && probed.golden.is_none(),
+                        elapsed: started.elapsed(),
+                    })
+                } else {
+                    let search = RangeSearch {
+                        prepared: &prepared,
+                        kernel: probed.kernel,
+                        range: rest,
+                        threads,
+                        mode,
+                        stop: &stop,
+                        hashes: &hashes,
+                    };
+                    search.run().map(|r| RangeResult {
+                        hashes: r.hashes + probed.hashes,
+                        elapsed: started.elapsed(),
+                        ..r
+                    })
+                };
+                let _ = done_tx.send(result);
             })
             .map_err(WorkerError::Spawn)?
     };
