@@ -214,6 +214,8 @@ say "cnd exited $rc"
 
 # --- 5. what is left, then the figures ----------------------------------------------------------
 left_jobs=$(kubectl get jobs -l app.kubernetes.io/name=cnd -o name --request-timeout=30s | wc -l)
+# the run's record (a ConfigMap labelled like the run) goes with it
+left_records=$(kubectl get configmaps -l app.kubernetes.io/name=cnd -o name --request-timeout=30s | wc -l)
 left_pods=-1 gone_at=0
 for ((i = 0; i < 240; i++)); do # at most 2 min more
 	left_pods=$(kubectl get pods -l app.kubernetes.io/name=cnd -o name --request-timeout=30s | wc -l)
@@ -222,9 +224,9 @@ for ((i = 0; i < 240; i++)); do # at most 2 min more
 done
 sleep 2 # the audit log is written in batches of at most 1 s
 set +e
-python3 - "$WORK" "$AUDIT" "$audit_from" "$rc" "$ended" "$NONCE" "$PODS" "$left_jobs" "$left_pods" "$gone_at" <<'PYEOF' | tee "$WORK/figures.txt"
+python3 - "$WORK" "$AUDIT" "$audit_from" "$rc" "$ended" "$NONCE" "$PODS" "$left_jobs" "$left_pods" "$gone_at" "$left_records" <<'PYEOF' | tee "$WORK/figures.txt"
 import collections, datetime, json, re, sys
-work, audit, skip, rc, ended, nonce, pods, left_jobs, left_pods, gone_at = sys.argv[1:]
+work, audit, skip, rc, ended, nonce, pods, left_jobs, left_pods, gone_at, left_records = sys.argv[1:]
 gone_at = float(gone_at)
 apiserver_log = audit.rsplit("/", 1)[0] + "/kube-apiserver.log"
 rc, ended, pods = int(rc), float(ended), int(pods)
@@ -305,8 +307,8 @@ try:
     print(f"cnd's pod watches the apiserver closed for being slow to read: {closed}")
 except FileNotFoundError:
     pass
-print(f"left: {left_jobs} Jobs, {left_pods} pods of cnd")
-sys.exit(0 if ok and left_jobs == "0" and left_pods == "0" else 1)
+print(f"left: {left_jobs} Jobs, {left_pods} pods, {left_records} run records of cnd")
+sys.exit(0 if ok and left_jobs == "0" and left_pods == "0" and left_records == "0" else 1)
 PYEOF
 result=${PIPESTATUS[0]}
 say "run log: $WORK/run.err; figures: $WORK/figures.txt"
