@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # k8s-scale.sh: the coordinator measured with a thousand pods (or more) on simulated nodes.
 #
-#   tests/k8s-scale.sh [--pods N] [--node-cpus C] [--win-after S] [--cnd PATH] [--keep-up]
+#   tests/k8s-scale.sh [--pods N] [--chunks K] [--node-cpus C] [--win-after S] [--cnd PATH] [--keep-up]
 #
-#   --pods N       pods of the run (default 1000): completions = parallelism = N, 1 CPU each
+#   --pods N       pods of the run (default 1000): parallelism = N, 1 CPU each
+#   --chunks K     chunks of the run (cnd --chunks K: completions = K; default N): the Job
+#                  runs them N at a time, the winner is chunk 0.7 K
 #   --node-cpus C  CPUs of each simulated node (default 32): ceil(N / C) nodes
 #   --win-after S  seconds from a pod's start to the winning pod's report (default
 #                  max(30, N / 50)): after every pod was created and bound
@@ -55,10 +57,11 @@ usage() {
 }
 whole() { [[ $2 =~ ^[0-9]+$ ]] && (($2 >= $3 && $2 <= $4)) || usage "$1: '$2' is not allowed (allowed: a whole number $3..$4)"; }
 
-PODS=1000 NODE_CPUS=32 WIN_AFTER="" CND="" keep_up=0
+PODS=1000 CHUNKS="" NODE_CPUS=32 WIN_AFTER="" CND="" keep_up=0
 while (($#)); do
 	case $1 in
 	--pods) whole --pods "${2:-}" 1 100000 && PODS=$2 && shift 2 ;;
+	--chunks) whole --chunks "${2:-}" 1 100000 && CHUNKS=$2 && shift 2 ;;
 	--node-cpus) whole --node-cpus "${2:-}" 1 1000 && NODE_CPUS=$2 && shift 2 ;;
 	--win-after) whole --win-after "${2:-}" 1 3600 && WIN_AFTER=$2 && shift 2 ;;
 	--cnd) [[ -x ${2:-} ]] || usage "--cnd: '${2:-}' is not an executable file (allowed: a path to cnd)"
@@ -73,6 +76,8 @@ if [[ ! -x /usr/bin/time ]]; then
 	{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time; } >/dev/null 2>&1 ||
 		die "no /usr/bin/time, and apt-get install time failed"
 fi
+# the Job's indexes: one per chunk
+INDEXES=${CHUNKS:-$PODS}
 WIN_AFTER=${WIN_AFTER:-$((PODS / 50 > 30 ? PODS / 50 : 30))}
 NODES=$(((PODS + NODE_CPUS - 1) / NODE_CPUS))
 mkdir -p "$WORK"
@@ -129,19 +134,19 @@ fi
 "$CLUSTER/kwok.sh" build 2>"$WORK/kwok-build.log" || die "kwok.sh build failed: $WORK/kwok-build.log"
 
 # --- 2. the winning index and its real golden nonce (cnd worker over that index's range) -------
-END=$((PODS * CHUNK))
+END=$((INDEXES * CHUNK))
 BLOCK_HEX=$(printf 'COMSM0010cloud' | od -An -tx1 | tr -d ' \n')
-WIN=$((PODS * 7 / 10))
+WIN=$((INDEXES * 7 / 10))
 for ((try = 0; try < 20; try++)); do
 	set +e
 	report=$(CND_RUN_ID=precompute CND_FORMAT=text CND_BLOCK_HEX=$BLOCK_HEX CND_DIFFICULTY=$DIFFICULTY \
-		CND_BIT_ORDER=msb CND_START=0 CND_END=$END CND_WORKER_INDEX=$WIN CND_WORKER_COUNT=$PODS \
+		CND_BIT_ORDER=msb CND_START=0 CND_END=$END CND_WORKER_INDEX=$WIN CND_WORKER_COUNT=$INDEXES \
 		CND_THREADS=1 CND_RESULTS=stdout "$CND" worker 2>/dev/null)
 	wrc=$?
 	set -e
 	((wrc == 0)) && break
 	((wrc == 3)) || die "cnd worker (index $WIN) exited $wrc: $report"
-	WIN=$(((WIN + 1) % PODS))
+	WIN=$(((WIN + 1) % INDEXES))
 done
 ((wrc == 0)) || die "no golden nonce in 20 indexes' ranges"
 read -r NONCE DIGEST WIN_HASHES WIN_START WIN_END < <(python3 -c '
@@ -152,12 +157,12 @@ print(r["nonce"], r["digest"], r["hashes"], r["range"]["start"], r["range"]["end
 	die "index $WIN's range is [$WIN_START, $WIN_END), not [$((WIN * CHUNK)), $(((WIN + 1) * CHUNK)))"
 # 5 indexes that crash once, spread over the run, never the winner
 CRASH=()
-for c in 1 $((PODS / 4)) $((PODS / 2)) $((PODS * 3 / 4)) $((PODS - 2)); do
-	((c >= 0 && c < PODS && c != WIN)) || continue
+for c in 1 $((INDEXES / 4)) $((INDEXES / 2)) $((INDEXES * 3 / 4)) $((INDEXES - 2)); do
+	((c >= 0 && c < INDEXES && c != WIN)) || continue
 	[[ " ${CRASH[*]} " == *" $c "* ]] || CRASH+=("$c")
 done
 yaml_list() { local IFS=,; local q=("${@/#/\"}"); q=("${q[@]/%/\"}"); echo "[${q[*]}]"; }
-say "$PODS pods on $NODES simulated nodes of $NODE_CPUS CPUs; index $WIN finds nonce $NONCE after ${WIN_AFTER}s; indexes ${CRASH[*]} crash once"
+say "$PODS pods ($INDEXES chunks) on $NODES simulated nodes of $NODE_CPUS CPUs; index $WIN finds nonce $NONCE after ${WIN_AFTER}s; indexes ${CRASH[*]} crash once"
 
 WIN_MS=$((WIN_AFTER * 1000))
 sed -e "s/@WIN@/$WIN/g" -e "s/@NONCE@/$NONCE/g" -e "s/@DIGEST@/$DIGEST/g" -e "s/@WIN_HASHES@/$WIN_HASHES/g" \
@@ -200,9 +205,9 @@ say "$NODES simulated nodes Ready in $((SECONDS - tn))s"
 
 # --- 4. the run -------------------------------------------------------------------------------
 audit_from=$(wc -l <"$AUDIT" 2>/dev/null || echo 0)
-say "cnd --backend k8s --workers $PODS -d $DIFFICULTY --end $END --node-selector $NODE_LABEL=true --toleration $NODE_LABEL=true:NoSchedule"
+say "cnd --backend k8s --workers $PODS --chunks $INDEXES -d $DIFFICULTY --end $END --node-selector $NODE_LABEL=true --toleration $NODE_LABEL=true:NoSchedule"
 set +e
-timeout -s INT -k 60 1200 /usr/bin/time -v -o "$WORK/time.txt" "$CND" --backend k8s --workers "$PODS" \
+timeout -s INT -k 60 1200 /usr/bin/time -v -o "$WORK/time.txt" "$CND" --backend k8s --workers "$PODS" --chunks "$INDEXES" \
 	-d "$DIFFICULTY" --start 0 --end "$END" --mode first --timeout 15m \
 	--image localhost/cnd:scale --image-pull-policy Never --cpu 1 --memory 64Mi \
 	--node-selector "$NODE_LABEL=true" --toleration "$NODE_LABEL=true:NoSchedule" \
