@@ -76,8 +76,9 @@ impl Ctx {
     }
 
     /// Reads the object, `None` if the coordinator may not (the least-privilege Role of
-    /// deploy/rbac.yaml reads neither Secrets nor ConfigMaps): a missing one then ends the run
-    /// when the first pod cannot start.
+    /// deploy/rbac.yaml reads no Secrets; it reads ConfigMaps, for the run's record, so a
+    /// `--ca-configmap` is checked): a missing one then ends the run when the first pod
+    /// cannot start.
     async fn get<K>(&self, object: &Object<'_>) -> Result<Option<K>>
     where
         K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
