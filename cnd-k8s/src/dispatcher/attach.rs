@@ -114,11 +114,14 @@ impl K8sDispatcher {
             let next = self.ctx.next_report_of(run).await;
             // A Job that failed or was deleted under the run leaves chunks to resume: the
             // record stays (the run's other objects go), and the error says how to go on.
-            let resumable = match &run.end {
-                Some(JobEnd::Deleted | JobEnd::Failed { .. }) => true,
-                Some(JobEnd::Deadline) => run.timeout.is_none(),
-                _ => false,
-            };
+            // Only when the pods report in their termination messages: `resume` and `attach`
+            // read those, and a result channel (SQS) is gone with the run.
+            let resumable = self.ctx.reports_from_pods
+                && match &run.end {
+                    Some(JobEnd::Deleted | JobEnd::Failed { .. }) => true,
+                    Some(JobEnd::Deadline) => run.timeout.is_none(),
+                    _ => false,
+                };
             let r = match next {
                 Err(e) if resumable && self.record.is_some() => {
                     self.record = None;
