@@ -42,6 +42,14 @@ pub struct RunRecord {
     pub found: Vec<WorkerReport>,
 }
 
+/// The environment the worker of completion index `index` of `job` reads (its container's
+/// literal variables and `JOB_COMPLETION_INDEX`), or `None` if the Job has no container.
+pub(crate) fn pod_env(job: &Job, index: u32) -> Option<BTreeMap<String, String>> {
+    let container = job.spec.as_ref()?.template.spec.as_ref()?.containers.first()?;
+    let literal = container.env.iter().flatten().filter_map(|e| Some((e.name.clone(), e.value.clone()?)));
+    Some(literal.chain([("JOB_COMPLETION_INDEX".to_string(), index.to_string())]).collect())
+}
+
 fn bad(run_id: &str, what: impl std::fmt::Display) -> Error {
     Error::Record { run_id: run_id.to_string(), message: what.to_string() }
 }
@@ -54,20 +62,7 @@ impl RunRecord {
 
     /// The worker contract of the Job's pods (index 0's).
     fn contract(&self) -> Result<WorkerSpec> {
-        let container = self
-            .job
-            .spec
-            .as_ref()
-            .and_then(|s| s.template.spec.as_ref())
-            .and_then(|p| p.containers.first())
-            .ok_or_else(|| bad(&self.run_id, "the recorded Job has no container"))?;
-        let env: BTreeMap<String, String> = container
-            .env
-            .iter()
-            .flatten()
-            .filter_map(|e| Some((e.name.clone(), e.value.clone()?)))
-            .chain([("JOB_COMPLETION_INDEX".to_string(), "0".to_string())])
-            .collect();
+        let env = pod_env(&self.job, 0).ok_or_else(|| bad(&self.run_id, "the recorded Job has no container"))?;
         WorkerSpec::from_env(|k| env.get(k).cloned()).map_err(|e| bad(&self.run_id, e))
     }
 

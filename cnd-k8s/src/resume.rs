@@ -166,14 +166,7 @@ mod tests {
         assert_eq!((js.completions, js.parallelism), (Some(4), Some(2)));
         assert_eq!(chunk_list_of(&job), Some(vec![0, 2, 3, 4]));
         // The pod of completion index 2 reads chunk 3 of 8 from the contract.
-        let c = &js.template.spec.as_ref().unwrap().containers[0];
-        let env: std::collections::BTreeMap<String, String> = c
-            .env
-            .iter()
-            .flatten()
-            .filter_map(|e| Some((e.name.clone(), e.value.clone()?)))
-            .chain([("JOB_COMPLETION_INDEX".to_string(), "2".to_string())])
-            .collect();
+        let env = crate::record::pod_env(&job, 2).unwrap();
         let w = WorkerSpec::from_env(|k| env.get(k).cloned()).unwrap();
         assert_eq!((w.index, w.partition()), (Some(3), Some(NonceRange::new(300, 400).unwrap())));
         assert!(render_resume_job(&r, &BTreeSet::new()).is_err());
@@ -183,14 +176,7 @@ mod tests {
     fn a_chunk_list_out_of_range_is_refused_by_the_worker() {
         let r = record(Mode::Lowest);
         let job = render_resume_job(&r, &BTreeSet::from([9])).unwrap();
-        let c = &job.spec.as_ref().unwrap().template.spec.as_ref().unwrap().containers[0];
-        let env: std::collections::BTreeMap<String, String> = c
-            .env
-            .iter()
-            .flatten()
-            .filter_map(|e| Some((e.name.clone(), e.value.clone()?)))
-            .chain([("JOB_COMPLETION_INDEX".to_string(), "0".to_string())])
-            .collect();
+        let env = crate::record::pod_env(&job, 0).unwrap();
         let e = WorkerSpec::from_env(|k| env.get(k).cloned()).unwrap_err().to_string();
         assert!(e.contains("CND_CHUNK_LIST"), "{e}");
     }
