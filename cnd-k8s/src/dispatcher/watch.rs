@@ -132,8 +132,54 @@ pub(super) async fn delete_run_until(
         Err(e) => return Err(Error::api("delete", JOBS, namespace, e)),
     }
     let Some(run_id) = run_id else { return Ok(()) };
+    let selector = run_selector(run_id);
+    // The cleanup is bounded as a whole: the deletion's time counts in the wait.
+    let started = tokio::time::Instant::now();
+    match tokio::time::timeout(timeout, delete_pods(&client, namespace, &selector)).await {
+        Ok(deleted) => deleted?,
+        Err(_) => tracing::warn!("the deletion of the run's pods took more than {}s", timeout.as_secs()),
+    }
     let pods: Api<Pod> = Api::namespaced(client, namespace);
-    wait_pods(pods, &run_selector(run_id), namespace, timeout, until).await
+    wait_pods(pods, &selector, namespace, timeout.saturating_sub(started.elapsed()), until).await
+}
+
+/// Deletes every pod matching `selector` in one request (`deletecollection`), after their
+/// Job (so that its controller does not replace them). Left to themselves, the Job's pods
+/// are deleted by the garbage collector one request each, at the controller-manager's client
+/// rate limit: thousands of pods then take minutes (`tests/k8s-scale.sh`). The reply (every
+/// deleted pod, as metadata) is not read. A Role without the verb (an older
+/// deploy/rbac.yaml) leaves the pods to the garbage collector, as before, with a note.
+async fn delete_pods(client: &Client, namespace: &str, selector: &str) -> Result<()> {
+    use kube::Resource;
+    let failed = |e| Error::api("delete", PODS, namespace, e);
+    let url = Pod::url_path(&(), Some(namespace));
+    let mut request = kube::core::Request::new(url)
+        .delete_collection(&DeleteParams::background(), &ListParams::default().labels(selector))
+        .map_err(|e| failed(kube::Error::BuildRequest(e)))?;
+    request.headers_mut().insert(
+        http::header::ACCEPT,
+        http::HeaderValue::from_static(
+            "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json",
+        ),
+    );
+    let reply = client.send(request.map(kube::client::Body::from)).await.map_err(failed)?;
+    let code = reply.status();
+    if code.is_success() {
+        tracing::info!(selector, "deleted the run's pods (deletecollection)");
+        return Ok(());
+    }
+    let body = reply.into_body().collect_bytes().await.map_err(failed)?;
+    let status = serde_json::from_slice::<kube::core::Status>(&body).unwrap_or_else(|_| {
+        kube::core::Status::failure(String::from_utf8_lossy(&body).trim(), "").with_code(code.as_u16())
+    });
+    if code == http::StatusCode::FORBIDDEN {
+        tracing::info!(
+            "the Role does not allow deletecollection of pods: the garbage collector deletes them, one at a time \
+             (deploy/rbac.yaml grants it)"
+        );
+        return Ok(());
+    }
+    Err(failed(kube::Error::Api(status.boxed())))
 }
 
 /// Waits until no pod matches `selector`, watching (initial list, then deletions).

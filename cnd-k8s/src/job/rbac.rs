@@ -9,9 +9,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use super::NAME_LABEL;
 
 /// The least-privilege objects a coordinator needs in `namespace`: a ServiceAccount, a
-/// Role (jobs: create, get, list, watch, delete; pods: get, list, watch; events: list, watch,
-/// for the Job controller's `FailedCreate`; configmaps: get, list, create, patch, delete, for
-/// the run's record) and its RoleBinding. No Secrets: reading one
+/// Role (jobs: create, get, list, watch, delete; pods: get, list, watch, and deletecollection,
+/// to delete a run's thousands of pods in one request; events: list, watch, for the Job
+/// controller's `FailedCreate`; configmaps: get, list, create, patch, delete, for the run's
+/// record) and its RoleBinding. No Secrets: reading one
 /// reads the credentials in it, so the check of `--aws-secret` is skipped without them.
 pub fn render_rbac(namespace: &str, name: &str) -> (ServiceAccount, Role, RoleBinding) {
     let meta = || ObjectMeta {
@@ -34,7 +35,7 @@ pub fn render_rbac(namespace: &str, name: &str) -> (ServiceAccount, Role, RoleBi
         metadata: meta(),
         rules: Some(vec![
             rule("batch", "jobs", &["create", "get", "list", "watch", "delete"]),
-            rule("", "pods", &["get", "list", "watch"]),
+            rule("", "pods", &["get", "list", "watch", "deletecollection"]),
             rule("", "events", &["list", "watch"]),
             rule("", "configmaps", &["get", "list", "create", "patch", "delete"]),
         ]),

@@ -57,6 +57,9 @@ pub(crate) struct Script {
     pub(crate) secrets_forbidden: bool,
     /// The ConfigMaps of the namespace, by name.
     pub(crate) configmaps: BTreeMap<String, Value>,
+    /// Deleting the run's pods (`deletecollection`) is refused with this HTTP status (403: a
+    /// Role without the verb).
+    pub(crate) pod_deletion_refused: Option<u16>,
 }
 
 #[derive(Default)]
@@ -227,6 +230,20 @@ pub(crate) async fn serve(mut handle: Handle, mut script: Script, record: Arc<Mu
                     &json!({"apiVersion": "v1", "kind": "PodList", "metadata": {"resourceVersion": rv}, "items": items}),
                 ));
             }
+        } else if rec.is("DELETE", &pods_path) {
+            match script.pod_deletion_refused {
+                Some(code) => send.send_response(json_response(
+                    code,
+                    &status(code, "Forbidden", "pods is forbidden: cannot deletecollection resource \"pods\""),
+                )),
+                None => {
+                    let items: Vec<Value> = std::mem::take(&mut st.pods).into_values().collect();
+                    send.send_response(json_response(
+                        200,
+                        &json!({"apiVersion": "v1", "kind": "PodList", "metadata": {"resourceVersion": rv}, "items": items}),
+                    ));
+                }
+            }
         } else if rec.method == "DELETE" && rec.path.starts_with(&format!("{jobs_path}/")) {
             st.deleted = true;
             send.send_response(json_response(
@@ -311,7 +328,8 @@ pub(crate) fn posted_job(recorded: &[Recorded]) -> Value {
     posts[0].body.clone().expect("a Job body")
 }
 
-/// The run's Job was deleted with background propagation, and the pods were then awaited.
+/// The run's Job was deleted with background propagation, then its pods, in one request by
+/// the run's label, and the pods were then awaited.
 pub(crate) fn assert_deleted_in_background(spec: &RunSpec, recorded: &[Recorded]) {
     let job_path = format!("/apis/batch/v1/namespaces/{NS}/jobs/cnd-{}", spec.run_id);
     let deletes: Vec<_> = recorded.iter().enumerate().filter(|(_, r)| r.is("DELETE", &job_path)).collect();
@@ -319,8 +337,17 @@ pub(crate) fn assert_deleted_in_background(spec: &RunSpec, recorded: &[Recorded]
     let (at, delete) = deletes[0];
     assert_eq!(delete.body.as_ref().unwrap()["propagationPolicy"], "Background", "{delete:?}");
     let pods_path = format!("/api/v1/namespaces/{NS}/pods");
+    let run_label = format!("cnd.dev%2Frun-id%3D{}", spec.run_id);
+    let pod_deletes: Vec<_> = recorded.iter().enumerate().filter(|(_, r)| r.is("DELETE", &pods_path)).collect();
+    assert_eq!(pod_deletes.len(), 1, "one DELETE of the run's pods: {recorded:#?}");
+    let (pods_at, pods_delete) = pod_deletes[0];
+    assert!(pods_at > at, "the pods are deleted after their Job: {recorded:#?}");
     assert!(
-        recorded[at + 1..].iter().any(|r| r.is("GET", &pods_path) && r.query.contains("labelSelector")),
+        pods_delete.query.contains("labelSelector=") && pods_delete.query.contains(&run_label),
+        "only the run's pods ({run_label}): {pods_delete:?}"
+    );
+    assert!(
+        recorded[pods_at + 1..].iter().any(|r| r.is("GET", &pods_path) && r.query.contains("labelSelector")),
         "the pods were awaited after the DELETE: {recorded:#?}"
     );
 }
@@ -341,6 +368,7 @@ pub(crate) fn script(
         secrets: BTreeMap::new(),
         secrets_forbidden: false,
         configmaps: BTreeMap::new(),
+        pod_deletion_refused: None,
     }
 }
 

@@ -437,3 +437,31 @@ async fn the_drain_is_bounded() {
     assert_eq!(exit_code(&result), 1, "{result:?}");
     assert!(took < Duration::from_secs(8), "{took:?}");
 }
+
+#[tokio::test]
+async fn pods_a_role_may_not_delete_are_left_to_the_garbage_collector_and_a_failed_deletion_is_reported() {
+    let spec = spec(1, Mode::First);
+    let nonce = golden_in(&spec, spec.problem.range());
+    let id = &spec.run_id;
+    let pods = || {
+        vec![
+            vec![("ADDED", running(pod(id, 0, 0)))],
+            vec![("MODIFIED", terminated(pod(id, 0, 0), 0, Some(report(&spec, 0, found(&spec, nonce)))))],
+        ]
+    };
+    let pods_path = format!("/api/v1/namespaces/{NS}/pods");
+    // A Role without `deletecollection` (an older deploy/rbac.yaml): the garbage collector
+    // deletes the pods, the run ends as it would, and its pods are still awaited.
+    let mut s = script("34", pods(), vec![]);
+    s.pod_deletion_refused = Some(403);
+    let (result, _, recorded) = run_with(s, settings(), &spec).await;
+    assert_eq!(exit_code(&result), 0, "{result:?}");
+    assert_deleted_in_background(&spec, &recorded);
+    // Any other refusal is the cleanup's error, named.
+    let mut s = script("34", pods(), vec![]);
+    s.pod_deletion_refused = Some(500);
+    let (result, _, recorded) = run_with(s, settings(), &spec).await;
+    let err = result.expect_err("a failed deletion of the pods is reported");
+    assert!(one_line(&err).contains("delete pods"), "{}", one_line(&err));
+    assert!(recorded.iter().any(|r| r.is("DELETE", &pods_path)), "{recorded:#?}");
+}
