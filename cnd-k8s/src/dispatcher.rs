@@ -39,7 +39,7 @@ use self::watch::{Until, delete_run_until, fatal_watch_error, tokio_stream_from,
 pub use self::watch::{delete_run, wait_pods_gone};
 use crate::error::{Error, Result};
 use crate::job::{ChunkPlan, JobSettings, KubeVersion, job_name, render_job, run_selector};
-use crate::record::{RunRecord, create_record};
+use crate::record::{RecordWriter, RunRecord, create_record};
 
 const JOBS: &str = "jobs.batch";
 const PODS: &str = "pods";
@@ -193,8 +193,8 @@ pub struct K8sDispatcher {
     version: Option<KubeVersion>,
     /// A run to follow instead of creating one ([`K8sDispatcher::attach`]).
     attach: Option<RunRecord>,
-    /// The run's record, kept while the run goes on, deleted by shutdown.
-    record: Option<RunRecord>,
+    /// The writer of the run's record, kept while the run goes on; shutdown deletes the record.
+    record: Option<RecordWriter>,
 }
 
 impl std::fmt::Debug for K8sDispatcher {
@@ -368,8 +368,11 @@ impl Dispatcher for K8sDispatcher {
         if self.ctx.settings.record {
             // Right after the Job (a refused Job leaves nothing, record included); a run
             // whose coordinator died in between is attached to from its Job alone.
-            let record = self.record.insert(RunRecord::new(&spec.run_id, &job));
-            create_record(self.ctx.client.clone(), &self.ctx.namespace, record).await?;
+            let record = RunRecord::new(&spec.run_id, &job);
+            let created = create_record(self.ctx.client.clone(), &self.ctx.namespace, &record).await;
+            // Even if the create failed (its reply may be what was lost), shutdown deletes it.
+            self.record = Some(RecordWriter::start(self.ctx.client.clone(), &self.ctx.namespace, record));
+            created?;
         }
         let mut timeline = timeline;
         timeline.job_created(Instant::now());

@@ -11,6 +11,7 @@
 //! that found a nonce are kept (an exhausted chunk's report is its range).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use cnd_core::{NonceRange, ReportOutcome, RunSpec, WorkerReport, WorkerSpec, split};
 use k8s_openapi::api::batch::v1::Job;
@@ -18,6 +19,8 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use crate::error::{Error, Result};
 use crate::job::{NAME_LABEL, RUN_LABEL, all_runs_selector, format_indexes, parse_indexes};
@@ -198,6 +201,108 @@ pub async fn update_record(client: Client, namespace: &str, record: &RunRecord) 
         .await
         .map_err(|e| Error::api("patch", CONFIGMAPS, namespace, e))?;
     Ok(())
+}
+
+/// Keeps a run's record up to date from a task of its own: each verdict is noted at once,
+/// and what was noted is written at most once per [`RecordWriter::INTERVAL`] (one merge patch
+/// for all the verdicts of that second). Thousands of chunks then cost about one request per
+/// second instead of one each, and no verdict waits for a write before the run acts on it.
+/// A coordinator that dies loses at most the last second of writes, which `cnd k8s attach`
+/// reads again from the pods' termination messages. Dropping the writer stops its task.
+#[derive(Debug)]
+pub struct RecordWriter {
+    run_id: String,
+    verdicts: Option<mpsc::UnboundedSender<WorkerReport>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl RecordWriter {
+    /// The shortest time between two writes.
+    pub const INTERVAL: Duration = Duration::from_secs(1);
+    /// The longest a final write ([`RecordWriter::flush`]) is waited for.
+    const FLUSH_WAIT: Duration = Duration::from_secs(10);
+
+    /// Starts writing `record` (which exists already) as verdicts are noted.
+    pub fn start(client: Client, namespace: &str, record: RunRecord) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let run_id = record.run_id.clone();
+        let task = tokio::spawn(write_noted(client, namespace.to_string(), record, rx));
+        Self { run_id, verdicts: Some(tx), task: Some(task) }
+    }
+
+    /// The run whose record this is.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// Notes a report: a verdict (found or exhausted) goes into the next write.
+    pub fn note(&self, report: &WorkerReport) {
+        if let Some(tx) = &self.verdicts {
+            // The task ends only when the writer is dropped or flushed.
+            let _ = tx.send(report.clone());
+        }
+    }
+
+    /// Writes what was noted and not yet written, then stops (waiting at most 10 s).
+    pub async fn flush(mut self) {
+        self.verdicts = None;
+        if let Some(task) = self.task.take()
+            && tokio::time::timeout(Self::FLUSH_WAIT, task).await.is_err()
+        {
+            tracing::warn!(run = %self.run_id, "the run's record was not written within {}s", Self::FLUSH_WAIT.as_secs());
+        }
+    }
+}
+
+impl Drop for RecordWriter {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// The writer's task: notes the verdicts as they come, writes at most once per interval,
+/// and writes what is left once the writer stops sending.
+async fn write_noted(
+    client: Client,
+    namespace: String,
+    mut record: RunRecord,
+    mut rx: mpsc::UnboundedReceiver<WorkerReport>,
+) {
+    let mut unwritten = false;
+    let mut next_write = tokio::time::Instant::now();
+    loop {
+        let next = if unwritten {
+            tokio::select! {
+                r = rx.recv() => r.map(Some),
+                _ = tokio::time::sleep_until(next_write) => Some(None),
+            }
+        } else {
+            rx.recv().await.map(Some)
+        };
+        match next {
+            Some(Some(report)) => unwritten |= record.note(&report),
+            Some(None) | None => {
+                let last = next.is_none();
+                if unwritten {
+                    match update_record(client.clone(), &namespace, &record).await {
+                        Ok(()) => unwritten = false,
+                        Err(Error::Api { code: Some(404), .. }) => {
+                            tracing::warn!(run = %record.run_id, "the run's record is gone: no more writes to it");
+                            return;
+                        }
+                        // Tried again at the next write.
+                        Err(e) => tracing::warn!("could not update the run's record: {e}"),
+                    }
+                    next_write = tokio::time::Instant::now() + RecordWriter::INTERVAL;
+                }
+                if last {
+                    return;
+                }
+            }
+        }
+    }
 }
 
 /// The record of `run_id`, if there is one.

@@ -11,7 +11,7 @@ use super::timeline::Timeline;
 use super::{JOBS, JobEnd, K8sDispatcher, Run};
 use crate::error::Error;
 use crate::job::job_name;
-use crate::record::{RunRecord, delete_record, update_record};
+use crate::record::{RecordWriter, RunRecord, delete_record};
 use crate::resume::chunk_list_of;
 
 impl K8sDispatcher {
@@ -81,7 +81,7 @@ impl K8sDispatcher {
         // From here on, shutdown removes the Job (if any) and the record.
         self.maybe_created = Some(name.clone());
         let uid = job.as_ref().and_then(|j| j.metadata.uid.clone());
-        self.record = Some(record);
+        self.record = Some(RecordWriter::start(self.ctx.client.clone(), &self.ctx.namespace, record));
         let partitions = self.begin(spec, uid, partitions, Timeline::new(Instant::now()));
         let run = self.run.as_mut().expect("begun");
         run.queue.extend(reports);
@@ -124,7 +124,10 @@ impl K8sDispatcher {
                 };
             let r = match next {
                 Err(e) if resumable && self.record.is_some() => {
-                    self.record = None;
+                    // The record keeps every verdict read: written before the error goes up.
+                    if let Some(writer) = self.record.take() {
+                        writer.flush().await;
+                    }
                     return Err(DispatchError::Incomplete(format!(
                         "{e}; the run's record is kept: `cnd k8s resume {}` searches the chunks not yet done",
                         run.run_id
@@ -138,11 +141,8 @@ impl K8sDispatcher {
                 tracing::debug!(chunk = r.worker, "a verdict read twice: once is enough");
                 continue;
             }
-            if let Some(record) = self.record.as_mut()
-                && record.note(&r)
-                && let Err(e) = update_record(self.ctx.client.clone(), &self.ctx.namespace, record).await
-            {
-                tracing::warn!("could not update the run's record: {e}");
+            if let Some(writer) = &self.record {
+                writer.note(&r);
             }
             return Ok(Some(r));
         }
@@ -150,9 +150,12 @@ impl K8sDispatcher {
 
     /// Deletes the run's record, if this dispatcher keeps one.
     pub(super) async fn remove_record(&mut self) -> Result<(), DispatchError> {
-        if let Some(record) = self.record.take() {
-            delete_record(self.ctx.client.clone(), &self.ctx.namespace, &record.run_id).await?;
-            tracing::info!(run = %record.run_id, "deleted the run's record");
+        if let Some(writer) = self.record.take() {
+            let run_id = writer.run_id().to_string();
+            // No write after the deletion: the writer stops first.
+            drop(writer);
+            delete_record(self.ctx.client.clone(), &self.ctx.namespace, &run_id).await?;
+            tracing::info!(run = %run_id, "deleted the run's record");
         }
         Ok(())
     }

@@ -202,6 +202,38 @@ pub(crate) async fn serve(mut handle: Handle, mut script: Script, record: Arc<Mu
                     &status(404, "NotFound", &format!("secrets \"{name}\" not found")),
                 ));
             }
+        } else if rec.is("POST", configmaps_path.trim_end_matches('/')) {
+            // A run's record, created.
+            let cm = rec.body.clone().unwrap();
+            script.configmaps.insert(cm["metadata"]["name"].as_str().unwrap().to_string(), cm.clone());
+            send.send_response(json_response(201, &cm));
+        } else if rec.method == "PATCH" && rec.path.starts_with(&configmaps_path) {
+            // A merge patch of a record's data.
+            let name = &rec.path[configmaps_path.len()..];
+            match script.configmaps.get_mut(name) {
+                Some(cm) => {
+                    for (k, v) in rec.body.as_ref().unwrap()["data"].as_object().unwrap() {
+                        cm["data"][k] = v.clone();
+                    }
+                    send.send_response(json_response(200, cm));
+                }
+                None => send.send_response(json_response(
+                    404,
+                    &status(404, "NotFound", &format!("configmaps \"{name}\" not found")),
+                )),
+            }
+        } else if rec.method == "DELETE" && rec.path.starts_with(&configmaps_path) {
+            let name = &rec.path[configmaps_path.len()..];
+            match script.configmaps.remove(name) {
+                Some(_) => send.send_response(json_response(
+                    200,
+                    &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}),
+                )),
+                None => send.send_response(json_response(
+                    404,
+                    &status(404, "NotFound", &format!("configmaps \"{name}\" not found")),
+                )),
+            }
         } else if rec.method == "GET" && rec.path.starts_with(&configmaps_path) {
             let name = &rec.path[configmaps_path.len()..];
             match script.configmaps.get(name) {

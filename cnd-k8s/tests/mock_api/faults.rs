@@ -465,3 +465,29 @@ async fn pods_a_role_may_not_delete_are_left_to_the_garbage_collector_and_a_fail
     assert!(one_line(&err).contains("delete pods"), "{}", one_line(&err));
     assert!(recorded.iter().any(|r| r.is("DELETE", &pods_path)), "{recorded:#?}");
 }
+
+#[tokio::test]
+async fn a_failed_job_keeps_a_record_of_every_verdict_written_in_a_few_requests() {
+    let spec = spec(6, Mode::First);
+    let id = &spec.run_id;
+    // Five chunks end, in two watch answers a moment apart, then the Job fails: the run can
+    // be resumed from its record.
+    let exhausted = |chunks: std::ops::Range<u32>| {
+        chunks
+            .map(|i| ("MODIFIED", terminated(pod(id, i, 0), 3, Some(report(&spec, i, ReportOutcome::Exhausted)))))
+            .collect()
+    };
+    let jobs = vec![vec![("MODIFIED", job_with(&spec, "Failed", "BackoffLimitExceeded"))]];
+    let mut s = settings();
+    s.record = true;
+    let (result, _, recorded) = run_with(script("34", vec![exhausted(0..3), exhausted(3..5)], jobs), s, &spec).await;
+    let line = error_line(&result);
+    assert!(line.contains(&format!("cnd k8s resume {id}")), "{line}");
+    let record = format!("/api/v1/namespaces/{NS}/configmaps/cnd-{id}-record");
+    let patches: Vec<_> = recorded.iter().filter(|r| r.is("PATCH", &record)).collect();
+    // Written at most once a second (here: the first verdict at once, the rest on failing),
+    // not once per verdict; and the last write holds every verdict read.
+    assert!((1..=2).contains(&patches.len()), "{} writes of the record: {patches:#?}", patches.len());
+    assert_eq!(patches.last().unwrap().body.as_ref().unwrap()["data"]["done"], "0-4", "{patches:#?}");
+    assert!(!recorded.iter().any(|r| r.is("DELETE", &record)), "the record is kept: {recorded:#?}");
+}
