@@ -25,7 +25,8 @@
 # Prints: the answer and exit code (must be the precomputed nonce, exit 0), the coordinator's
 # peak RSS and CPU time, its API requests by verb (the apiserver's audit log, user agent
 # cnd/...), the time from the Job's creation to every pod bound, from the winning pod's
-# report reaching the apiserver to the printed answer, and from the Job's deletion to the
+# report reaching the apiserver to the printed answer, and from the Job's deletion to cnd's
+# deletions of the pods that may still run and of the rest (deletecollection), and to the
 # last pod gone; and that nothing is left (Jobs, pods, nodes). Exit 0 if the answer is right
 # and nothing is left, 1 otherwise.
 #
@@ -301,6 +302,12 @@ if events:
     if reported and answer:
         print(f"winning pod's report ({winner}) reaches the apiserver → answer printed: {printed - reported:.2f} s")
     if deleted:
+        # cnd's deletecollection of the pods that may still run, then of every pod of the run
+        for e in ours:
+            if e["verb"] == "deletecollection" and e["objectRef"].get("resource") == "pods":
+                which = "the pods that may still run" if "fieldSelector" in e["requestURI"] else "every pod of the run"
+                print(f"Job deleted → {which} deleted (deletecollection, HTTP {e.get('responseStatus', {}).get('code')}): "
+                      f"{ts(e['stageTimestamp']) - deleted:.1f} s")
         gone = f"{gone_at - deleted:.1f} s" if gone_at else "not within 2 min of the coordinator's exit"
         print(f"Job deleted → coordinator exited (every pod stopped): {ended - deleted:.1f} s; "
               f"→ no pod object left (kubectl, every 0.5 s): {gone}")

@@ -143,18 +143,37 @@ pub(super) async fn delete_run_until(
     wait_pods(pods, &selector, namespace, timeout.saturating_sub(started.elapsed()), until).await
 }
 
-/// Deletes every pod matching `selector` in one request (`deletecollection`), after their
-/// Job (so that its controller does not replace them). Left to themselves, the Job's pods
-/// are deleted by the garbage collector one request each, at the controller-manager's client
-/// rate limit: thousands of pods then take minutes (`tests/k8s-scale.sh`). The reply (every
-/// deleted pod, as metadata) is not read. A Role without the verb (an older
+/// Deletes every pod matching `selector`, after their Job (so that its controller does not
+/// replace them), in two `deletecollection` requests: first the pods that may still run (not
+/// `Succeeded` or `Failed`), so that the workers stop before the API server goes through the
+/// thousands of ended pods a long run keeps, then the rest. Left to themselves, the Job's
+/// pods are deleted by the garbage collector one request each, at the controller-manager's
+/// client rate limit: thousands of pods then take minutes (`tests/k8s-scale.sh`). The replies
+/// (every deleted pod, as metadata) are not read. A Role without the verb (an older
 /// deploy/rbac.yaml) leaves the pods to the garbage collector, as before, with a note.
 async fn delete_pods(client: &Client, namespace: &str, selector: &str) -> Result<()> {
+    let started = tokio::time::Instant::now();
+    let running = ListParams::default().labels(selector).fields("status.phase!=Succeeded,status.phase!=Failed");
+    if !delete_collection(client, namespace, &running).await? {
+        tracing::info!(
+            "the Role does not allow deletecollection of pods: the garbage collector deletes them, one at a time \
+             (deploy/rbac.yaml grants it)"
+        );
+        return Ok(());
+    }
+    tracing::info!(selector, took_s = started.elapsed().as_secs_f64(), "deleted the run's pods that may still run");
+    delete_collection(client, namespace, &ListParams::default().labels(selector)).await?;
+    tracing::info!(selector, took_s = started.elapsed().as_secs_f64(), "deleted the run's ended pods");
+    Ok(())
+}
+
+/// One `deletecollection` of the pods `list` selects; `false` if the Role does not allow it.
+async fn delete_collection(client: &Client, namespace: &str, list: &ListParams) -> Result<bool> {
     use kube::Resource;
     let failed = |e| Error::api("delete", PODS, namespace, e);
     let url = Pod::url_path(&(), Some(namespace));
     let mut request = kube::core::Request::new(url)
-        .delete_collection(&DeleteParams::background(), &ListParams::default().labels(selector))
+        .delete_collection(&DeleteParams::background(), list)
         .map_err(|e| failed(kube::Error::BuildRequest(e)))?;
     request.headers_mut().insert(
         http::header::ACCEPT,
@@ -165,20 +184,15 @@ async fn delete_pods(client: &Client, namespace: &str, selector: &str) -> Result
     let reply = client.send(request.map(kube::client::Body::from)).await.map_err(failed)?;
     let code = reply.status();
     if code.is_success() {
-        tracing::info!(selector, "deleted the run's pods (deletecollection)");
-        return Ok(());
+        return Ok(true);
+    }
+    if code == http::StatusCode::FORBIDDEN {
+        return Ok(false);
     }
     let body = reply.into_body().collect_bytes().await.map_err(failed)?;
     let status = serde_json::from_slice::<kube::core::Status>(&body).unwrap_or_else(|_| {
         kube::core::Status::failure(String::from_utf8_lossy(&body).trim(), "").with_code(code.as_u16())
     });
-    if code == http::StatusCode::FORBIDDEN {
-        tracing::info!(
-            "the Role does not allow deletecollection of pods: the garbage collector deletes them, one at a time \
-             (deploy/rbac.yaml grants it)"
-        );
-        return Ok(());
-    }
     Err(failed(kube::Error::Api(status.boxed())))
 }
 

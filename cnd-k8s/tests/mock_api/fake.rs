@@ -371,13 +371,19 @@ pub(crate) fn assert_deleted_in_background(spec: &RunSpec, recorded: &[Recorded]
     let pods_path = format!("/api/v1/namespaces/{NS}/pods");
     let run_label = format!("cnd.dev%2Frun-id%3D{}", spec.run_id);
     let pod_deletes: Vec<_> = recorded.iter().enumerate().filter(|(_, r)| r.is("DELETE", &pods_path)).collect();
-    assert_eq!(pod_deletes.len(), 1, "one DELETE of the run's pods: {recorded:#?}");
-    let (pods_at, pods_delete) = pod_deletes[0];
-    assert!(pods_at > at, "the pods are deleted after their Job: {recorded:#?}");
-    assert!(
-        pods_delete.query.contains("labelSelector=") && pods_delete.query.contains(&run_label),
-        "only the run's pods ({run_label}): {pods_delete:?}"
-    );
+    assert_eq!(pod_deletes.len(), 2, "two DELETEs of the run's pods: {recorded:#?}");
+    let (first_at, first) = pod_deletes[0];
+    let (pods_at, pods_delete) = pod_deletes[1];
+    assert!(first_at > at, "the pods are deleted after their Job: {recorded:#?}");
+    for delete in [first, pods_delete] {
+        assert!(
+            delete.query.contains("labelSelector=") && delete.query.contains(&run_label),
+            "only the run's pods ({run_label}): {delete:?}"
+        );
+    }
+    // The pods that may still run first, then every pod of the run.
+    assert!(first.query.contains("fieldSelector=status.phase%21%3DSucceeded%2Cstatus.phase%21%3DFailed"), "{first:?}");
+    assert!(!pods_delete.query.contains("fieldSelector"), "{pods_delete:?}");
     assert!(
         recorded[pods_at + 1..].iter().any(|r| r.is("GET", &pods_path) && r.query.contains("labelSelector")),
         "the pods were awaited after the DELETE: {recorded:#?}"
