@@ -690,10 +690,30 @@ s8_rbac() {
 		EOF
 	}
 	mkkc "$sa" "$SDIR/kubeconfig-sa" || { fail "kubectl create token $sa failed"; return; }
-	KUBECONFIG=$SDIR/kubeconfig-sa run_cnd cnd 180 "${K8S[@]}" --workers 3 --cpu 0.5 -d 20 --timeout 120s --json
+	KUBECONFIG=$SDIR/kubeconfig-sa run_cnd cnd 180 "${K8S[@]}" --workers 3 --cpu 0.5 -d 20 --timeout 120s --json -v
 	[[ $RC == 0 ]] || fail "with ServiceAccount $sa (deploy/rbac.yaml): exit $RC, expected 0 ($(errline cnd))"
 	check_found cnd "$BLOCK_DEFAULT" 20 && note "found with ServiceAccount $sa's token"
 	NONCE=""
+	# the cleanup deleted the pods itself (deletecollection, granted by deploy/rbac.yaml)
+	grep -q "deleted the run's ended pods" "$SDIR/cnd.err" ||
+		fail "with deploy/rbac.yaml the run's pods were not deleted by deletecollection"
+	# a Role as an older deploy/rbac.yaml had it, without deletecollection: the garbage
+	# collector deletes the pods, and the run ends as before with nothing left
+	sed '/- deletecollection/d' "$rbac" | kubectl apply -n "$NS" -f - >/dev/null 2>&1 ||
+		{ fail "kubectl apply of deploy/rbac.yaml without deletecollection failed"; return; }
+	KUBECONFIG=$SDIR/kubeconfig-sa run_cnd older 180 "${K8S[@]}" --workers 3 --cpu 0.5 -d 20 --timeout 120s --json -v
+	[[ $RC == 0 ]] || fail "with a Role without deletecollection: exit $RC, expected 0 ($(errline older))"
+	check_found older "$BLOCK_DEFAULT" 20 || true
+	NONCE=""
+	grep -q "does not allow deletecollection of pods" "$SDIR/older.err" ||
+		fail "with a Role without deletecollection, cnd did not say the garbage collector deletes the pods"
+	local older_run
+	older_run=$(py json "$SDIR/older.out" run_id)
+	[[ -n $older_run && $(kubectl get pods -n "$NS" -l "cnd.dev/run-id=$older_run" -o name | grep -c .) == 0 ]] ||
+		sleep 5 # stopped pods go a moment after the coordinator's exit (the kubelet removes them)
+	[[ $(kubectl get pods -n "$NS" -l "cnd.dev/run-id=$older_run" -o name | grep -c .) == 0 ]] ||
+		fail "with a Role without deletecollection, pods of run $older_run are left"
+	note "without deletecollection in the Role: exit 0, the garbage collector deleted the pods"
 	# a ServiceAccount with no Role at all
 	kubectl create serviceaccount cnd-e2e-norole -n "$NS" >/dev/null 2>&1
 	mkkc cnd-e2e-norole "$SDIR/kubeconfig-norole" || { fail "kubectl create token cnd-e2e-norole failed"; return; }

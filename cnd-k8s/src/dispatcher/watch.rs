@@ -137,7 +137,18 @@ pub(super) async fn delete_run_until(
     let started = tokio::time::Instant::now();
     match tokio::time::timeout(timeout, delete_pods(&client, namespace, &selector)).await {
         Ok(deleted) => deleted?,
-        Err(_) => tracing::warn!("the deletion of the run's pods took more than {}s", timeout.as_secs()),
+        Err(_) => {
+            return Err(Error::Api {
+                verb: "delete",
+                resource: PODS,
+                namespace: namespace.to_string(),
+                code: None,
+                source: ServerMessage(format!(
+                    "the deletion of the run's pods did not end within {}s",
+                    timeout.as_secs()
+                )),
+            });
+        }
     }
     let pods: Api<Pod> = Api::namespaced(client, namespace);
     wait_pods(pods, &selector, namespace, timeout.saturating_sub(started.elapsed()), until).await
