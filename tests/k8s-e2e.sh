@@ -40,8 +40,11 @@ TEST_TARGET=${CND_E2E_TEST_TARGET:-${CARGO_TARGET_DIR:-/var/tmp/cnd-target}}
 export CARGO_TARGET_DIR=${CND_E2E_STATIC_TARGET:-/var/tmp/cnd-target-static}
 CND=$CARGO_TARGET_DIR/x86_64-unknown-linux-gnu/release/cnd
 ARCHIVE=$WORK/cnd-image.tar
-export KUBECONFIG=${CND_K8S_KUBECONFIG:-/var/tmp/cnd-k8s/kubeconfig}
-export PATH=/var/tmp/cnd-k8s/bin:$PATH
+# the cluster's build cache and state, where tests/k8s/cluster/common.sh puts them
+K8S_CACHE=${CND_K8S_CACHE:-/var/tmp/cnd-k8s}
+K8S_STATE=${CND_K8S_STATE:-$K8S_CACHE/run}
+export KUBECONFIG=${CND_K8S_KUBECONFIG:-$K8S_CACHE/kubeconfig}
+export PATH=$K8S_CACHE/bin:$PATH
 # the scenarios stay out of the caller's run history (27 and 28 give their own)
 export CND_HISTORY=${CND_HISTORY:-off}
 LABEL=app.kubernetes.io/name=cnd
@@ -269,7 +272,7 @@ setup_fail() {
 }
 
 # --- 1. cluster binaries, static cnd, image ----------------------------------------------
-say "cluster build: $CLUSTER/build.sh (cached in /var/tmp/cnd-k8s)"
+say "cluster build: $CLUSTER/build.sh (cached in $K8S_CACHE)"
 tb=$(now)
 "$CLUSTER/build.sh" >"$WORK/setup-build.log" 2>&1 || setup_fail "cluster build.sh" "$WORK/setup-build.log"
 T_BUILD=$(since "$tb")
@@ -320,7 +323,7 @@ say "up.sh"
 tu=$(now)
 cluster_started=1
 if ! "$CLUSTER/up.sh" >"$WORK/setup-up.log" 2>&1; then
-	for f in /var/tmp/cnd-k8s/run/logs/*.log; do
+	for f in "$K8S_STATE"/logs/*.log; do
 		[[ -f $f ]] && { echo "--- $f" >>"$WORK/setup-up.log"; tail -15 "$f" >>"$WORK/setup-up.log"; }
 	done
 	setup_fail "up.sh" "$WORK/setup-up.log"

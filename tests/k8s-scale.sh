@@ -41,8 +41,11 @@ CLUSTER=$REPO/tests/k8s/cluster
 SCALE=$REPO/tests/k8s-scale
 WORK=${CND_SCALE_WORK:-/var/tmp/cnd-scale}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/cnd-target}
-export KUBECONFIG=/var/tmp/cnd-k8s/kubeconfig
-export PATH=/var/tmp/cnd-k8s/bin:$PATH
+# the cluster's build cache and state, where tests/k8s/cluster/common.sh puts them
+K8S_CACHE=${CND_K8S_CACHE:-/var/tmp/cnd-k8s}
+K8S_STATE=${CND_K8S_STATE:-$K8S_CACHE/run}
+export KUBECONFIG=${CND_K8S_KUBECONFIG:-$K8S_CACHE/kubeconfig}
+export PATH=$K8S_CACHE/bin:$PATH
 NODE_LABEL=cnd.dev/kwok
 CHUNK=1048576 # nonces per index: at -d 16, ~16 golden nonces expected in each
 DIFFICULTY=16
@@ -185,7 +188,7 @@ if ! flock -n 8; then
 	say "waiting for the test cluster (another run holds the lock; at most 1 h)"
 	flock -w 3600 8 || die "the test cluster's lock was not free within 1 h"
 fi
-AUDIT=/var/tmp/cnd-k8s/run/logs/audit.log
+AUDIT=$K8S_STATE/logs/audit.log
 if kubectl get --raw /readyz --request-timeout=5s >/dev/null 2>&1; then
 	say "using the cluster that is up"
 	[[ -f $AUDIT ]] || say "no audit log: the cluster was not started with CND_K8S_AUDIT=1, requests are not counted"
