@@ -96,6 +96,16 @@ pub(crate) fn status(code: u16, reason: &str, message: &str) -> Value {
            "message": message, "reason": reason, "code": code})
 }
 
+/// The API server's 404 for the object `name` of `resource` (e.g. `configmaps`).
+fn not_found(resource: &str, name: &str) -> Response<Body> {
+    json_response(404, &status(404, "NotFound", &format!("{resource} \"{name}\" not found")))
+}
+
+/// The API server's answer to a deletion that succeeded.
+fn deleted() -> Response<Body> {
+    json_response(200, &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}))
+}
+
 /// Starts the fake API server; returns the client and the record of requests.
 pub(crate) fn fake_api(script: Script) -> (kube::Client, Arc<Mutex<Vec<Recorded>>>) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
@@ -197,10 +207,7 @@ pub(crate) async fn serve(mut handle: Handle, mut script: Script, record: Arc<Mu
             } else if let Some(secret) = script.secrets.get(name) {
                 send.send_response(json_response(200, secret));
             } else {
-                send.send_response(json_response(
-                    404,
-                    &status(404, "NotFound", &format!("secrets \"{name}\" not found")),
-                ));
+                send.send_response(not_found("secrets", name));
             }
         } else if rec.is("POST", configmaps_path.trim_end_matches('/')) {
             // A run's record, created.
@@ -217,31 +224,19 @@ pub(crate) async fn serve(mut handle: Handle, mut script: Script, record: Arc<Mu
                     }
                     send.send_response(json_response(200, cm));
                 }
-                None => send.send_response(json_response(
-                    404,
-                    &status(404, "NotFound", &format!("configmaps \"{name}\" not found")),
-                )),
+                None => send.send_response(not_found("configmaps", name)),
             }
         } else if rec.method == "DELETE" && rec.path.starts_with(&configmaps_path) {
             let name = &rec.path[configmaps_path.len()..];
             match script.configmaps.remove(name) {
-                Some(_) => send.send_response(json_response(
-                    200,
-                    &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}),
-                )),
-                None => send.send_response(json_response(
-                    404,
-                    &status(404, "NotFound", &format!("configmaps \"{name}\" not found")),
-                )),
+                Some(_) => send.send_response(deleted()),
+                None => send.send_response(not_found("configmaps", name)),
             }
         } else if rec.method == "GET" && rec.path.starts_with(&configmaps_path) {
             let name = &rec.path[configmaps_path.len()..];
             match script.configmaps.get(name) {
                 Some(map) => send.send_response(json_response(200, map)),
-                None => send.send_response(json_response(
-                    404,
-                    &status(404, "NotFound", &format!("configmaps \"{name}\" not found")),
-                )),
+                None => send.send_response(not_found("configmaps", name)),
             }
         } else if rec.method == "GET" && rec.path == pods_path {
             if rec.is_watch() {
@@ -278,10 +273,7 @@ pub(crate) async fn serve(mut handle: Handle, mut script: Script, record: Arc<Mu
             }
         } else if rec.method == "DELETE" && rec.path.starts_with(&format!("{jobs_path}/")) {
             st.deleted = true;
-            send.send_response(json_response(
-                200,
-                &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}),
-            ));
+            send.send_response(deleted());
         } else {
             send.send_response(json_response(404, &status(404, "NotFound", "no such route in the fake")));
         }
